@@ -1,0 +1,49 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+MANAGE := $(BIN)/python manage.py
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install browser check-deploy benchmark-import
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+# The application with demo data on the embedded default (SQLite, in-process tasks).
+# DEBUG defaults to 1 here; DEBUG=0 SECRET_KEY=... make run serves the same way.
+run: export DEBUG ?= 1
+run: install
+	$(MANAGE) migrate --noinput
+	$(MANAGE) collectstatic --noinput --verbosity 0
+	$(MANAGE) seed_demo --if-empty
+	$(MANAGE) run_nightly
+	$(MANAGE) create_manager
+	$(MANAGE) runserver --noreload $(HOST):$(PORT)
+
+# The test suite; with DATABASE_URL set it runs against PostgreSQL.
+test: install browser
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium for the browser tests (Playwright drives it; nothing is downloaded).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+	  fi; }
+
+check-deploy: install
+	DEBUG=0 SECRET_KEY=$${SECRET_KEY:-check-deploy-$$(head -c 32 /dev/urandom | base64)} \
+	  $(MANAGE) check --deploy
+
+benchmark-import: install
+	$(BIN)/python benchmarks/import_orders.py $(BENCH_ARGS)

@@ -1,0 +1,1 @@
+"""Admin for loyalty: registered here as its models arrive."""

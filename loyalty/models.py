@@ -1,0 +1,1 @@
+"""Loyalty: models arrive with the loyalty issue."""

@@ -1,0 +1,1 @@
+"""Admin for offers and campaigns: registered here as its models arrive."""

@@ -1,0 +1,1 @@
+"""Offers and campaigns: models arrive with the offers issue."""

@@ -1,0 +1,81 @@
+"""import_orders PATH [--dry-run] [--skip-invalid]: load orders from a CSV file."""
+
+import os
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from retention import csvfiles, ingest
+
+
+class Command(BaseCommand):
+    help = (
+        "Import orders from a UTF-8 CSV file with a header row. Required columns: customer_id, "
+        "ordered_at, amount; optional: order_id, email, name, status, items, coupon_code, "
+        "currency. Importing the same file twice changes nothing. By default nothing is "
+        "written when any row is invalid."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="CSV file, or - for standard input")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Check and count, but write nothing."
+        )
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="Import the valid rows even when some rows are invalid (each is still reported).",
+        )
+
+    def handle(self, *args, path, dry_run, skip_invalid, **options):
+        if path == "-":
+            raw, size = sys.stdin.buffer, None
+        else:
+            try:
+                raw, size = open(path, "rb"), os.path.getsize(path)  # noqa: SIM115
+            except OSError as exc:
+                raise CommandError(f"cannot open {path}: {exc.strerror}") from None
+        bar = tqdm(
+            total=size, unit="B", unit_scale=True, desc="Importing", file=sys.stderr,
+            disable=None if options["verbosity"] else True, leave=False,
+        )
+        header: list[str] = []
+
+        def rows():
+            position = 0
+            for count, row in enumerate(csvfiles.read_orders(raw, header_out=header), 1):
+                if count % 10000 == 0 and size:
+                    now = raw.tell()
+                    bar.update(now - position)
+                    position = now
+                yield row
+
+        def report(error):
+            bar.clear()
+            self.stderr.write(str(error))
+
+        try:
+            result = ingest.import_rows(
+                rows(), skip_invalid=skip_invalid, dry_run=dry_run, on_error=report
+            )
+        except csvfiles.CsvFileError as exc:
+            raise CommandError(f"{path}: {exc}. Nothing was written.") from None
+        finally:
+            bar.close()
+            raw.close()
+
+        if unknown := csvfiles.unknown_columns(header):
+            self.stderr.write(f"note: ignored unknown column(s): {', '.join(unknown)}")
+        self.stdout.write(
+            f"rows read: {result.read}, created: {result.created}, updated: {result.updated}, "
+            f"unchanged: {result.unchanged}, invalid: {result.invalid}"
+            + (f" (customers created: {result.customers_created})" if result.written else "")
+        )
+        if result.invalid and not skip_invalid:
+            raise CommandError(
+                f"{result.invalid} invalid row{'s' if result.invalid != 1 else ''}; nothing was "
+                "written. Fix the rows above, or use --skip-invalid to import the valid rows."
+            )
+        if dry_run:
+            self.stdout.write("Dry run: nothing was written.")

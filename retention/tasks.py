@@ -1,0 +1,22 @@
+"""Celery entry points. Each takes plain ids or dates and calls one domain function."""
+
+from datetime import date
+
+from celery import shared_task
+from django.utils import timezone
+
+from retention import nightly, summaries
+from retention.models import Customer
+
+
+@shared_task
+def run_nightly(on: str | None = None) -> list[tuple[str, str]]:
+    """Run the nightly pipeline for `on` (ISO date; default: today in the business zone)."""
+    day = date.fromisoformat(on) if on else timezone.localdate()
+    return nightly.run(day)
+
+
+@shared_task
+def refresh_summaries(customer_ids: list[int]) -> int:
+    """Recompute the cached order summaries of these customers (idempotent)."""
+    return summaries.refresh(Customer.objects.filter(pk__in=customer_ids))

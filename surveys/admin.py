@@ -1,0 +1,1 @@
+"""Admin for surveys: registered here as its models arrive."""

@@ -1,0 +1,1 @@
+"""Surveys: models arrive with the surveys issue."""
