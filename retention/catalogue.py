@@ -17,8 +17,11 @@ def save_offering(offering: Offering, *, note: str = "", changed_at=None) -> Off
     with transaction.atomic():
         old_price = None
         if offering.pk is not None:
+            # Lock the row so that two people changing the price at once each
+            # record the price they really replaced.
             old_price = (
-                type(offering).objects.filter(pk=offering.pk).values_list("price", flat=True).first()
+                type(offering).objects.select_for_update(no_key=True)
+                .filter(pk=offering.pk).values_list("price", flat=True).first()
             )
         offering.save()
         if old_price is not None and old_price != offering.price:

@@ -6,9 +6,9 @@ header's fields becomes a RowError in the stream; a file that is not UTF-8 CSV
 raises CsvFileError, because nothing after that point can be trusted.
 """
 
+import codecs
 import csv
-import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from retention.ingest import COLUMNS, REQUIRED_COLUMNS, RowError
@@ -46,8 +46,7 @@ def read_orders(raw: BinaryIO, *, header_out: list | None = None) -> Iterator[tu
     Line numbers are physical lines of the file (a quoted field may span lines;
     the row is numbered by its first line), so they match an editor's.
     """
-    text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    reader = csv.reader(_decoded_lines(raw))
     line = 1
     try:
         header = read_header(reader)
@@ -66,10 +65,21 @@ def read_orders(raw: BinaryIO, *, header_out: list | None = None) -> Iterator[tu
                         line, None, f"expected {width} fields as in the header, found {len(values)}"
                     )
             line = reader.line_num + 1
-    except UnicodeDecodeError as exc:
-        raise CsvFileError(
-            f"line {line}: the file is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} "
-            "cannot be decoded); save it as UTF-8 CSV"
-        ) from None
     except csv.Error as exc:
         raise CsvFileError(f"line {line}: not a readable CSV file ({exc})") from None
+
+
+def _decoded_lines(raw: Iterable[bytes]) -> Iterator[str]:
+    """Decode line by line, so that a byte that is not UTF-8 is reported on its own line."""
+    for number, data in enumerate(raw, start=1):
+        if number == 1 and data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8):]
+        if b"\x00" in data:  # PostgreSQL text cannot hold NUL, and no CSV export writes one
+            raise CsvFileError(f"line {number}: NUL bytes found; this is not a text CSV file")
+        try:
+            yield data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CsvFileError(
+                f"line {number}: the file is not UTF-8 text (byte "
+                f"{exc.object[exc.start:exc.start + 1]!r} cannot be decoded); save it as UTF-8 CSV"
+            ) from None

@@ -6,7 +6,7 @@ Records that come from the sales platform carry its identifier in `external_id`
 record twice updates it rather than duplicating it.
 """
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -59,7 +59,6 @@ class Customer(models.Model):
     acquisition_source = models.CharField(
         max_length=50,
         blank=True,
-        db_index=True,
         help_text=_("Where the customer came from, e.g. organic, paid_search, referral, partner."),
     )
     referred_by = models.ForeignKey(
@@ -94,13 +93,8 @@ class Customer(models.Model):
                 name="retention_customer_not_own_referrer",
             ),
         ]
-        indexes = [
-            # The nightly job and the at-risk list look customers up by their last order.
-            models.Index(fields=["last_order_at"], name="retention_customer_last_order"),
-            # Cohorts group customers by the month of their first order.
-            models.Index(fields=["first_order_at"], name="retention_customer_first_order"),
-            models.Index(fields=["customer_type", "sector"], name="retention_customer_type"),
-        ]
+        # No indexes on the summary columns: every import rewrites them, and each
+        # index would be rewritten too; the queries that read them scan all customers.
 
     def __str__(self) -> str:
         return self.display_name or self.external_id
@@ -201,7 +195,8 @@ class PriceChange(models.Model):
     def change_percent(self) -> Decimal | None:
         if not self.old_price:
             return None
-        return ((self.new_price - self.old_price) / self.old_price * 100).quantize(Decimal("0.01"))
+        change = (self.new_price - self.old_price) / self.old_price * 100
+        return change.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 class Order(models.Model):
@@ -324,6 +319,11 @@ class Membership(models.Model):
             models.CheckConstraint(
                 condition=Q(price__gte=0), name="retention_membership_price_gte_0"
             ),
+            models.CheckConstraint(
+                condition=Q(cancelled_at__isnull=True) | Q(auto_renew=False),
+                name="retention_membership_cancelled_not_renewing",
+                violation_error_message=_("A cancelled membership does not renew."),
+            ),
         ]
         indexes = [
             # MRR at a date: memberships whose range covers it.
@@ -372,6 +372,11 @@ class Enrolment(models.Model):
                 condition=Q(completed_on__isnull=True) | Q(progress_percent=100),
                 name="retention_enrolment_completed_at_100",
                 violation_error_message=_("A completed enrolment has 100 % progress."),
+            ),
+            models.CheckConstraint(
+                condition=Q(completed_on__isnull=True) | Q(completed_on__gte=models.F("started_on")),
+                name="retention_enrolment_completed_after_start",
+                violation_error_message=_("An enrolment cannot be completed before it starts."),
             ),
         ]
         indexes = [

@@ -232,6 +232,8 @@ if len(RETENTION_CURRENCY) != 3 or not RETENTION_CURRENCY.isalpha():
     raise ImproperlyConfigured(f"RETENTION_CURRENCY={RETENTION_CURRENCY!r} is not an ISO 4217 code.")
 RETENTION_ACTIVITY_WINDOW_DAYS = envint("RETENTION_ACTIVITY_WINDOW_DAYS", "365", minimum=1)
 NEW_OFFERING_WINDOW_DAYS = envint("NEW_OFFERING_WINDOW_DAYS", "90", minimum=0)
+# PostgreSQL work_mem for the duration of an import (joins over the whole file).
+IMPORT_WORK_MEM = env("IMPORT_WORK_MEM", "256MB")
 # Rows an API bulk call may carry.
 ORDERS_BULK_MAX = envint("ORDERS_BULK_MAX", "1000", minimum=1)
 

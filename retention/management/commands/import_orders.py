@@ -72,6 +72,9 @@ class Command(BaseCommand):
             f"unchanged: {result.unchanged}, invalid: {result.invalid}"
             + (f" (customers created: {result.customers_created})" if result.written else "")
         )
+        if options["verbosity"] >= 2:
+            for phase, seconds in result.timings.items():
+                self.stdout.write(f"  {phase}: {seconds:.2f} s")
         if result.invalid and not skip_invalid:
             raise CommandError(
                 f"{result.invalid} invalid row{'s' if result.invalid != 1 else ''}; nothing was "
