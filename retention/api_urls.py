@@ -1,7 +1,44 @@
 """Routes of the REST API under /api/v1/."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-router = DefaultRouter()
+from retention import api
 
-urlpatterns = router.urls
+
+class Router(DefaultRouter):
+    # Platform ids may contain dots: /customers/a.json/ is customer "a.json", not a format.
+    include_format_suffixes = False
+    # Lists routed by hand (below), shown on the API root with the router's own.
+    extra_lists = {"enrolments": "enrolment-list"}
+
+    def get_api_root_view(self, api_urls=None):
+        lists = {prefix: f"{basename}-list" for prefix, _viewset, basename in self.registry}
+        return self.APIRootView.as_view(api_root_dict={**lists, **self.extra_lists})
+
+
+router = Router()
+router.register("customers", api.CustomerViewSet, basename="customer")
+router.register("courses", api.CourseViewSet, basename="course")
+router.register("bundles", api.BundleViewSet, basename="bundle")
+router.register("price-changes", api.PriceChangeViewSet, basename="price-change")
+router.register("orders", api.OrderViewSet, basename="order")
+router.register("memberships", api.MembershipViewSet, basename="membership")
+router.register("tickets", api.SupportTicketViewSet, basename="ticket")
+
+urlpatterns = [
+    # An enrolment's key is its customer and its course, so its URL has both.
+    path(
+        "enrolments/",
+        api.EnrolmentViewSet.as_view({"get": "list", "post": "create"}),
+        name="enrolment-list",
+    ),
+    path(
+        "enrolments/<str:customer_id>/<str:course>/",
+        api.EnrolmentViewSet.as_view(
+            {"get": "retrieve", "put": "update", "patch": "partial_update"}
+        ),
+        name="enrolment-detail",
+    ),
+    *router.urls,
+]

@@ -355,8 +355,10 @@ class MergeResult:
     invalid: int = 0
     customers_created: int = 0
     written: bool = False
-    # order key -> "created" | "updated" | "unchanged", when asked for (API calls)
+    # When asked for (API calls): order key -> "created" | "updated" | "unchanged",
+    # and line -> order key of each valid row.
     outcomes: dict[str, str] = field(default_factory=dict)
+    keys: dict[int, str] = field(default_factory=dict)
     # phase -> seconds, for `import_orders -v 2` and the benchmark
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -691,6 +693,8 @@ def _stage_and_merge(merge, rows, validator, result, *, skip_invalid, dry_run, o
                     on_error(error)
             else:
                 add(record)
+                if outcomes:
+                    result.keys[line] = record.key
     with _timed(result, "repeated keys"):
         duplicates, errors = merge.repeated_keys()
     result.unchanged += duplicates
