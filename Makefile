@@ -25,7 +25,7 @@ run: install
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) seed_demo --if-empty
 	$(MANAGE) run_nightly
-	$(MANAGE) create_manager
+	$(MANAGE) create_manager --url http://$(HOST):$(PORT)/
 	$(MANAGE) runserver --noreload $(HOST):$(PORT)
 
 # The test suite; with DATABASE_URL set it runs against PostgreSQL.

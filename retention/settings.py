@@ -241,6 +241,6 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO").upper()},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "WARNING").upper()},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

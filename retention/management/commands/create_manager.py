@@ -21,9 +21,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="manager")
+        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="Where the site runs.")
 
     @transaction.atomic
-    def handle(self, *args, username, **options):
+    def handle(self, *args, username, url, **options):
         password_file = settings.VAR_DIR / f"{username}-password.txt"
         User = get_user_model()
         user, created = User.objects.get_or_create(
@@ -47,5 +48,5 @@ class Command(BaseCommand):
         user.groups.add(group)
         self.stdout.write(
             self.style.SUCCESS(f"Manager login: {username} / {password}")
-            + f"  (http://127.0.0.1:8000/admin/; password kept in {password_file})"
+            + f"  ({url.rstrip('/')}/admin/; password kept in {password_file})"
         )

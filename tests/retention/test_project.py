@@ -1,0 +1,120 @@
+"""The project as an operator meets it: settings, deploy checks, migrations, set-up commands."""
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import CommandError, call_command
+
+from retention import summaries
+from tests.factories import CustomerFactory, OrderFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def production_env(**env) -> dict[str, str]:
+    """The environment without the test settings' defaults (tests/settings.py sets them)."""
+    clean = {k: v for k, v in os.environ.items()
+             if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"} and not k.startswith("SECURE_")}
+    return {**clean, "DJANGO_SETTINGS_MODULE": "retention.settings", **env}
+
+
+def run_python(code: str, **env) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter with the production settings module and `env`."""
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env=production_env(**env))
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path):
+    result = run_python("import django; django.setup()", DEBUG="0",
+                        RETENTION_VAR_DIR=str(tmp_path))
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_a_secret_key_can_come_from_a_file(tmp_path):
+    (tmp_path / "key").write_text("from-a-file\n")
+
+    result = run_python(
+        "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)",
+        DEBUG="0", SECRET_KEY_FILE=str(tmp_path / "key"), RETENTION_VAR_DIR=str(tmp_path),
+    )
+
+    assert result.stdout.strip() == "from-a-file"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DEBUG", "maybe", "DEBUG='maybe' is not a boolean"),
+        ("EMAIL_PORT", "smtp", "EMAIL_PORT='smtp' is not a whole number"),
+        ("RETENTION_ACTIVITY_WINDOW_DAYS", "0", "RETENTION_ACTIVITY_WINDOW_DAYS=0 must be at least 1"),
+        ("RETENTION_CURRENCY", "RANDS", "RETENTION_CURRENCY='RANDS' is not an ISO 4217 code"),
+    ],
+)
+def test_a_setting_that_cannot_be_read_stops_start_up(tmp_path, name, value, message):
+    env = {"SECRET_KEY": "x", "DEBUG": "1", "RETENTION_VAR_DIR": str(tmp_path), name: value}
+    result = run_python("import django; django.setup()", **env)
+
+    assert result.returncode != 0 and message in result.stderr
+
+
+def test_deploy_check_reports_only_the_hsts_preload_choice(tmp_path):
+    """README explains W021: preloading commits the whole domain to HTTPS, so it is opt-in."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, capture_output=True,
+        text=True, env=production_env(DEBUG="0", SECRET_KEY="k" * 60 + "-long-and-random-enough",
+                                      RETENTION_VAR_DIR=str(tmp_path)),
+    )
+
+    issues = [line for line in result.stderr.splitlines() if line.startswith("?: (")]
+    assert [issue.split(")")[0] for issue in issues] == ["?: (security.W021"], result.stderr
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_a_migration():
+    call_command("makemigrations", "--check", "--dry-run", stdout=io.StringIO())
+
+
+@pytest.mark.django_db
+def test_run_nightly_repairs_stale_summaries_and_is_safe_to_rerun():
+    customer = CustomerFactory()
+    OrderFactory(customer=customer)  # written straight to the table: the summary lags
+    out = io.StringIO()
+
+    call_command("run_nightly", "--date", "2025-03-01", stdout=out)
+
+    assert "customer summaries: 1 customer summaries refreshed" in out.getvalue()
+    assert not summaries.stale().exists()
+    again = io.StringIO()
+    call_command("run_nightly", "--date", "2025-03-01", stdout=again)
+    assert "customer summaries: 0 customer summaries refreshed" in again.getvalue()
+
+
+def test_run_nightly_rejects_a_bad_date():
+    with pytest.raises(CommandError, match="--date '2025-02-30' is not a date"):
+        call_command("run_nightly", "--date", "2025-02-30")
+
+
+@pytest.mark.django_db
+def test_create_manager_prints_the_same_login_each_time(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    first, second = io.StringIO(), io.StringIO()
+
+    call_command("create_manager", stdout=first)
+    call_command("create_manager", stdout=second)
+
+    assert first.getvalue().split("  (")[0] == second.getvalue().split("  (")[0]
+    password = (tmp_path / "manager-password.txt").read_text().strip()
+    assert f"Manager login: manager / {password}" in first.getvalue()
+    user = User.objects.get(username="manager")
+    assert user.check_password(password) and user.is_staff and not user.is_superuser
+    managers = Group.objects.get(name="Managers")
+    assert user.groups.filter(pk=managers.pk).exists()
+    assert managers.permissions.filter(codename="view_order").exists()
+    assert not managers.permissions.filter(codename="change_order").exists()
