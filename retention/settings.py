@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -190,14 +189,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Loaded into the database by beat on start; staff then edit it in the admin
-# (Periodic tasks).
-CELERY_BEAT_SCHEDULE = {
-    "nightly-pipeline": {
-        "task": "retention.tasks.run_nightly",
-        "schedule": crontab(hour=envint("NIGHTLY_HOUR", "2", minimum=0), minute=0),
-    },
-}
+# Schedules live in the database, where staff edit them in the admin (Periodic
+# tasks); migration retention/0002 creates the nightly pipeline's at NIGHTLY_HOUR.
+CELERY_BEAT_SCHEDULE: dict = {}
+NIGHTLY_HOUR = envint("NIGHTLY_HOUR", "2", minimum=0)
+if NIGHTLY_HOUR > 23:
+    raise ImproperlyConfigured(f"NIGHTLY_HOUR={NIGHTLY_HOUR} must be an hour from 0 to 23.")
 
 # REST API
 REST_FRAMEWORK = {

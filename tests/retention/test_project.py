@@ -118,3 +118,17 @@ def test_create_manager_prints_the_same_login_each_time(settings, tmp_path):
     assert user.groups.filter(pk=managers.pk).exists()
     assert managers.permissions.filter(codename="view_order").exists()
     assert not managers.permissions.filter(codename="change_order").exists()
+
+
+@pytest.mark.django_db
+def test_the_nightly_pipeline_is_scheduled_in_the_database_where_staff_edit_it():
+    from django_celery_beat.models import PeriodicTask
+
+    from retention import tasks  # noqa: F401  (workers import it by autodiscovery)
+    from retention.celery import app
+
+    task = PeriodicTask.objects.get(name="Nightly pipeline")
+
+    assert task.enabled and task.task == "retention.tasks.run_nightly"
+    assert (task.crontab.hour, task.crontab.minute) == ("2", "0")
+    assert task.task in app.tasks  # the name the schedule calls is a registered task
