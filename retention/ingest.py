@@ -596,6 +596,9 @@ class Merge:
                 JOIN {TOUCHED} t ON t.order_key = s.order_key
                 JOIN {self.customer} c ON c.external_id = s.customer_ext
                 WHERE s.position <= 1
+                -- In key order: two imports of overlapping files then wait for
+                -- each other on the first shared key instead of deadlocking.
+                ORDER BY s.order_key
                 ON CONFLICT (external_id) DO UPDATE SET
                     customer_id = excluded.customer_id, ordered_at = excluded.ordered_at,
                     status = excluded.status, amount = excluded.amount,
@@ -605,9 +608,13 @@ class Merge:
         )
 
     def _replace_lines(self) -> None:
+        # Delete through the orders as they are now, not through TOUCHED.order_id:
+        # an import running beside this one may have created an order that this
+        # one found missing, and its lines must go too (each statement sees what
+        # committed before it started, under READ COMMITTED).
         self.cursor.execute(
             f"""DELETE FROM {self.line} WHERE order_id IN (
-                SELECT order_id FROM {TOUCHED} WHERE order_id IS NOT NULL)"""
+                SELECT o.id FROM {self.order} o JOIN {TOUCHED} t ON t.order_key = o.external_id)"""
         )
         self.cursor.execute(
             f"""INSERT INTO {self.line} (order_id, position, course_id, bundle_id, price)
