@@ -392,3 +392,19 @@ def test_foreign_keys_are_deferred_again_after_an_import(tmp_path):
             )
             cursor.execute("DELETE FROM retention_order WHERE external_id = 'late'")
     assert Order.objects.count() == 1
+
+
+def test_an_import_stopped_by_a_concurrent_one_says_to_run_it_again(tmp_path, monkeypatch):
+    from django.db import OperationalError
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    def stopped(*args, **kwargs):
+        raise OperationalError("deadlock detected") from Deadlock()
+
+    monkeypatch.setattr(ingest, "import_rows", stopped)
+
+    _, message = import_fails(tmp_path, HEADER + "A-1,C-1,2025-01-05,10,,,,,,\n")
+
+    assert "Nothing was written; run it again." in message

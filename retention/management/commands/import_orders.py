@@ -4,9 +4,12 @@ import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError
 from tqdm import tqdm
 
 from retention import csvfiles, ingest
+
+RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 
 class Command(BaseCommand):
@@ -61,6 +64,14 @@ class Command(BaseCommand):
             )
         except csvfiles.CsvFileError as exc:
             raise CommandError(f"{path}: {exc}. Nothing was written.") from None
+        except OperationalError as exc:
+            # PostgreSQL ends one of two imports that wait on each other's customers.
+            if getattr(exc.__cause__, "sqlstate", None) not in RETRYABLE:
+                raise
+            raise CommandError(
+                "Another import was changing the same customers at the same time, so this one "
+                "was stopped. Nothing was written; run it again."
+            ) from None
         finally:
             bar.close()
             raw.close()
