@@ -220,7 +220,7 @@ class PriceChangeFilter(filters.FilterSet):
 class OrderFilter(filters.FilterSet):
     ordered_after, ordered_before = moment_range("ordered_at", gettext_lazy("Ordered"))
     status = filters.ChoiceFilter(choices=Order.Status.choices)
-    customer = customer_filter()
+    customer_id = customer_filter()
     course = filters.CharFilter(
         method="filter_course",
         help_text=gettext_lazy("Orders with a line for this course code, or for a bundle that "
@@ -240,7 +240,7 @@ class OrderFilter(filters.FilterSet):
 
 
 class MembershipFilter(filters.FilterSet):
-    customer = customer_filter()
+    customer_id = customer_filter()
     plan = filters.CharFilter(lookup_expr="iexact", help_text=gettext_lazy("Case-blind."))
     interval = filters.ChoiceFilter(choices=Membership.Interval.choices)
     auto_renew = filters.BooleanFilter()
@@ -262,7 +262,7 @@ class MembershipFilter(filters.FilterSet):
 
 
 class EnrolmentFilter(filters.FilterSet):
-    customer = customer_filter()
+    customer_id = customer_filter()
     course = filters.CharFilter(
         method="filter_course", help_text=gettext_lazy("The course's code, case-blind.")
     )
@@ -286,7 +286,7 @@ class EnrolmentFilter(filters.FilterSet):
 
 
 class SupportTicketFilter(filters.FilterSet):
-    customer = customer_filter()
+    customer_id = customer_filter()
     status = filters.ChoiceFilter(choices=SupportTicket.Status.choices)
     category = filters.ChoiceFilter(choices=SupportTicket.Category.choices)
     is_complaint = filters.BooleanFilter()

@@ -113,7 +113,7 @@ class Offering(models.Model):
     launched_on = models.DateField(
         help_text=_("Launch date; an order before it is early access and still counts as new.")
     )
-    is_active = models.BooleanField(default=True, help_text=_("Still on sale."))
+    is_active = models.BooleanField(_("on sale"), default=True, help_text=_("Still on sale."))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -416,7 +416,7 @@ class SupportTicket(models.Model):
     category = models.CharField(max_length=16, choices=Category.choices, default=Category.OTHER)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     subject = models.CharField(max_length=200, blank=True)
-    is_complaint = models.BooleanField(default=False)
+    is_complaint = models.BooleanField(_("complaint"), default=False)
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,16 +1,40 @@
-"""Who may use the REST API."""
+"""Who may use the REST API.
 
-from rest_framework.permissions import BasePermission
+The sales platform (users in the Platform group, with a token) may read and
+write everything the API offers. Staff may do through the API what their
+Django permissions let them do in the admin: a manager, who may only view,
+may only read. Anyone else, anonymous included, is refused.
+"""
+
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+PLATFORM_GROUP = "Platform"
+
+# The model permissions a staff user needs, by HTTP method (an upsert may add or change).
+NEEDED = {"POST": ["add", "change"], "PUT": ["add", "change"], "PATCH": ["change"],
+          "DELETE": ["delete"]}
 
 
 class IsPlatformOrStaff(BasePermission):
-    """Allow staff users, and the sales platform's API user (a token in the
-    'Platform' group). Anyone else, anonymous included, is refused."""
-
-    message = "Authenticate with a platform token or as staff."
+    message = "Authenticate with a platform token, or as staff with permission for this."
 
     def has_permission(self, request, view) -> bool:
         user = request.user
         if not (user and user.is_authenticated and user.is_active):
             return False
-        return user.is_staff or user.groups.filter(name="Platform").exists()
+        if user.groups.filter(name=PLATFORM_GROUP).exists():
+            return True
+        if not user.is_staff:
+            return False
+        queryset = getattr(view, "queryset", None)
+        if queryset is None:  # the API root and the schema list what exists
+            return request.method in SAFE_METHODS
+        opts = queryset.model._meta
+        actions = ["view"] if request.method in SAFE_METHODS else NEEDED.get(request.method, [])
+        if request.method in SAFE_METHODS and user.has_perm(
+            f"{opts.app_label}.change_{opts.model_name}"
+        ):
+            return True  # as in the admin, who may change may view
+        return bool(actions) and user.has_perms(
+            [f"{opts.app_label}.{action}_{opts.model_name}" for action in actions]
+        )

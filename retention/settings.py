@@ -7,6 +7,8 @@ Secrets may also be given as a file path in `NAME_FILE`.
 """
 
 import os
+import re
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -115,12 +117,18 @@ TEMPLATES = [
 
 # Database: DATABASE_URL, e.g. postgres://user@127.0.0.1:5432/retention (psycopg 3).
 # The embedded default is a SQLite file in var/.
-DATABASES = {
-    "default": dj_database_url.parse(
-        env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'retention.sqlite3'}"),
-        conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0", minimum=0),
-    )
-}
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'retention.sqlite3'}"),
+            conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0", minimum=0),
+        )
+    }
+except (ValueError, dj_database_url.UnknownSchemeError) as exc:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL cannot be read ({exc}); use postgres://user:password@host:5432/name "
+        "or sqlite:////absolute/path.sqlite3."
+    ) from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # Wait for a writer rather than failing at once; imports hold the write lock.
@@ -137,6 +145,12 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 # The business time zone: an order's date is its date-time in this zone (spec "Inputs").
 TIME_ZONE = env("TIME_ZONE", "UTC")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"TIME_ZONE={TIME_ZONE!r} is not a time zone name (e.g. Africa/Johannesburg, UTC)."
+    ) from None
 USE_I18N = True
 USE_TZ = True
 
@@ -230,14 +244,19 @@ if len(RETENTION_CURRENCY) != 3 or not RETENTION_CURRENCY.isalpha():
 RETENTION_ACTIVITY_WINDOW_DAYS = envint("RETENTION_ACTIVITY_WINDOW_DAYS", "365", minimum=1)
 NEW_OFFERING_WINDOW_DAYS = envint("NEW_OFFERING_WINDOW_DAYS", "90", minimum=0)
 # PostgreSQL work_mem for the duration of an import (joins over the whole file).
-IMPORT_WORK_MEM = env("IMPORT_WORK_MEM", "256MB")
+IMPORT_WORK_MEM = env("IMPORT_WORK_MEM", "256MB").replace(" ", "")
+if not re.fullmatch(r"\d+(kB|MB|GB)", IMPORT_WORK_MEM):
+    raise ImproperlyConfigured(f"IMPORT_WORK_MEM={IMPORT_WORK_MEM!r} is not a size like 256MB.")
 # Rows an API bulk call may carry.
 ORDERS_BULK_MAX = envint("ORDERS_BULK_MAX", "1000", minimum=1)
 
+LOG_LEVEL = env("LOG_LEVEL", "WARNING").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not DEBUG, INFO, WARNING or ERROR.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "WARNING").upper()},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }

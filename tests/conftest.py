@@ -3,12 +3,14 @@ from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from retention.permissions import PLATFORM_GROUP
+
 
 @pytest.fixture
 def platform_user(django_user_model):
     """The sales platform's API user: in the Platform group, authenticates by token."""
     user = django_user_model.objects.create_user("platform", password=None)
-    user.groups.add(Group.objects.get_or_create(name="Platform")[0])
+    user.groups.add(Group.objects.get_or_create(name=PLATFORM_GROUP)[0])
     return user
 
 

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from retention.models import Customer
+from retention.models import Customer, Order
 
 pytestmark = pytest.mark.django_db
 
@@ -167,3 +167,45 @@ def test_create_api_client_refuses_a_persons_login(staff_user):
 def test_create_api_client_refuses_a_bad_name():
     with pytest.raises(CommandError, match="cannot be a username"):
         create_api_client("sales platform!")
+
+
+@pytest.fixture
+def manager_client(django_user_model, settings, tmp_path):
+    """A manager as `create_manager` makes one: staff, in Managers, view permissions only."""
+    settings.VAR_DIR = tmp_path
+    call_command("create_manager", stdout=StringIO())
+    client = APIClient()
+    client.force_login(django_user_model.objects.get(username="manager"))
+    return client
+
+
+def test_a_manager_may_read_through_the_api_but_not_write(manager_client):
+    from tests.factories import CourseFactory
+
+    CourseFactory(code="py-101")
+
+    assert manager_client.get("/api/v1/courses/").status_code == 200
+    assert manager_client.get("/api/v1/orders/").status_code == 200
+    refused = [
+        manager_client.patch("/api/v1/courses/py-101/", {"price": "1.00"}, format="json"),
+        manager_client.post("/api/v1/orders/", {"customer_id": "C-1", "ordered_at": "2025-01-01",
+                                                "amount": "5"}, format="json"),
+        manager_client.post("/api/v1/orders/bulk/", {"orders": []}, format="json"),
+    ]
+    assert [response.status_code for response in refused] == [403, 403, 403]
+    assert not Order.objects.exists()
+
+
+def test_staff_with_change_permission_may_write(django_user_model):
+    from django.contrib.auth.models import Permission
+
+    clerk = django_user_model.objects.create_user("clerk", password="pw-clerk-1234", is_staff=True)
+    clerk.user_permissions.add(*Permission.objects.filter(codename__in=["add_order", "change_order"]))
+    client = APIClient()
+    client.force_login(clerk)
+
+    response = client.post("/api/v1/orders/", {"customer_id": "C-1", "ordered_at": "2025-01-01",
+                                                "amount": "5"}, format="json")
+
+    assert response.status_code == 201
+    assert client.get("/api/v1/customers/").status_code == 403  # no permission on customers

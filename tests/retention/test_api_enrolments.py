@@ -132,7 +132,7 @@ def test_enrolments_are_filtered(api_client, customer, course):
     assert keys(api_client.get(URL, {"completed": "false"})) == [("C-1", "sql-101"),
                                                                  ("C-2", "py-101")]
     assert keys(api_client.get(URL, {"course": "PY-101"})) == [("C-1", "py-101"), ("C-2", "py-101")]
-    assert keys(api_client.get(URL, {"customer": "C-2"})) == [("C-2", "py-101")]
+    assert keys(api_client.get(URL, {"customer_id": "C-2"})) == [("C-2", "py-101")]
     assert keys(api_client.get(URL, {"started_after": "2025-02-01",
                                      "started_before": "2025-02-28"})) == [("C-1", "sql-101")]
     assert keys(api_client.get(URL, {"last_activity_after": "2025-02-20"})) == [("C-1", "sql-101")]

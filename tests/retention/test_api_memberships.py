@@ -136,7 +136,7 @@ def test_memberships_are_filtered(api_client, customer):
     assert ids(api_client.get(URL, {"active_on": "2024-12-31"})) == ["ended"]
     assert ids(api_client.get(URL, {"active_on": "2025-03-01"})) == ["open"]
     assert ids(api_client.get(URL, {"active_on": "2025-07-01"})) == ["later", "open"]
-    assert ids(api_client.get(URL, {"customer": "C-1"})) == ["ended"]
+    assert ids(api_client.get(URL, {"customer_id": "C-1"})) == ["ended"]
     assert ids(api_client.get(URL, {"interval": "year"})) == ["ended"]
     assert ids(api_client.get(URL, {"plan": "data TRACK"})) == ["open"]
     assert ids(api_client.get(URL, {"auto_renew": "false"})) == ["later"]

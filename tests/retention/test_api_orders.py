@@ -213,8 +213,8 @@ def test_orders_are_filtered_by_status_customer_and_coupon(api_client):
     OrderFactory(external_id="other", status="paid")
 
     assert ids(api_client.get(URL, {"status": "refunded"})) == ["refunded"]
-    assert sorted(ids(api_client.get(URL, {"customer": "thandi"}))) == ["paid", "refunded"]
-    assert ids(api_client.get(URL, {"customer": "thandi", "status": "paid"})) == ["paid"]
+    assert sorted(ids(api_client.get(URL, {"customer_id": "thandi"}))) == ["paid", "refunded"]
+    assert ids(api_client.get(URL, {"customer_id": "thandi", "status": "paid"})) == ["paid"]
     assert ids(api_client.get(URL, {"coupon_code": "spring"})) == ["paid"]
 
 

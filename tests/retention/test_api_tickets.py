@@ -95,7 +95,7 @@ def test_tickets_are_filtered(api_client, customer, settings):
     SupportTicketFactory(external_id="T-2", status="resolved", is_complaint=True,
                          opened_at=datetime(2025, 2, 28, 22, 30, tzinfo=UTC))  # 1 March there
 
-    assert ids(api_client.get(URL, {"customer": "C-1"})) == ["T-1"]
+    assert ids(api_client.get(URL, {"customer_id": "C-1"})) == ["T-1"]
     assert ids(api_client.get(URL, {"status": "resolved"})) == ["T-2"]
     assert ids(api_client.get(URL, {"category": "billing"})) == ["T-1"]
     assert ids(api_client.get(URL, {"is_complaint": "true"})) == ["T-2"]

@@ -55,6 +55,11 @@ def test_a_secret_key_can_come_from_a_file(tmp_path):
         ("EMAIL_PORT", "smtp", "EMAIL_PORT='smtp' is not a whole number"),
         ("RETENTION_ACTIVITY_WINDOW_DAYS", "0", "RETENTION_ACTIVITY_WINDOW_DAYS=0 must be at least 1"),
         ("RETENTION_CURRENCY", "RANDS", "RETENTION_CURRENCY='RANDS' is not an ISO 4217 code"),
+        ("TIME_ZONE", "Mars/Base", "TIME_ZONE='Mars/Base' is not a time zone name"),
+        ("LOG_LEVEL", "chatty", "LOG_LEVEL='CHATTY' is not DEBUG, INFO, WARNING or ERROR"),
+        ("IMPORT_WORK_MEM", "lots", "IMPORT_WORK_MEM='lots' is not a size like 256MB"),
+        ("DATABASE_URL", "mysqlx://foo", "DATABASE_URL cannot be read"),
+        ("NIGHTLY_HOUR", "25", "NIGHTLY_HOUR=25 must be an hour from 0 to 23"),
     ],
 )
 def test_a_setting_that_cannot_be_read_stops_start_up(tmp_path, name, value, message):
@@ -89,11 +94,11 @@ def test_run_nightly_repairs_stale_summaries_and_is_safe_to_rerun():
 
     call_command("run_nightly", "--date", "2025-03-01", stdout=out)
 
-    assert "customer summaries: 1 customer summaries refreshed" in out.getvalue()
+    assert "customer summaries: 1 customers checked, 1 summaries corrected" in out.getvalue()
     assert not summaries.stale().exists()
     again = io.StringIO()
     call_command("run_nightly", "--date", "2025-03-01", stdout=again)
-    assert "customer summaries: 0 customer summaries refreshed" in again.getvalue()
+    assert "customer summaries: 1 customers checked, 0 summaries corrected" in again.getvalue()
 
 
 def test_run_nightly_rejects_a_bad_date():
@@ -132,3 +137,30 @@ def test_the_nightly_pipeline_is_scheduled_in_the_database_where_staff_edit_it()
     assert task.enabled and task.task == "retention.tasks.run_nightly"
     assert (task.crontab.hour, task.crontab.minute) == ("2", "0")
     assert task.task in app.tasks  # the name the schedule calls is a registered task
+
+
+@pytest.mark.django_db
+def test_create_manager_does_not_print_a_password_that_was_changed(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("create_manager", stdout=io.StringIO())
+    user = User.objects.get(username="manager")
+    user.set_password("changed-by-the-manager-1")
+    user.save()
+    out = io.StringIO()
+
+    call_command("create_manager", stdout=out)
+
+    assert "password was changed after it was generated" in out.getvalue()
+    assert (tmp_path / "manager-password.txt").read_text().strip() not in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_create_manager_refuses_bad_names_and_the_api_client(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("create_api_client", "sales", stdout=io.StringIO())
+
+    with pytest.raises(CommandError, match="is the API client of the sales platform"):
+        call_command("create_manager", "--username", "sales", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="Enter a valid username"):
+        call_command("create_manager", "--username", "bad name/../x", stdout=io.StringIO())
+    assert not User.objects.get(username="sales").has_usable_password()

@@ -288,11 +288,12 @@ def test_replace_deletes_existing_data_and_seeds_afresh():
     assert digest() == fresh
 
 
-def test_as_of_defaults_to_today_in_the_business_zone():
+def test_as_of_defaults_to_yesterday_so_nothing_is_in_the_future():
     call_command("seed_demo", customers=30, stdout=io.StringIO())
 
     last = Order.objects.order_by("-ordered_at").first()
-    assert local_day(last.ordered_at) <= timezone.localdate()
+    assert local_day(last.ordered_at) < timezone.localdate()
+    assert last.ordered_at <= timezone.now()
 
 
 def test_a_bad_as_of_date_is_explained():

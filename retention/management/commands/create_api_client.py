@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
-PLATFORM_GROUP = "Platform"  # the group IsPlatformOrStaff checks
+from retention.permissions import PLATFORM_GROUP
 
 
 class Command(BaseCommand):

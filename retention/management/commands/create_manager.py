@@ -1,12 +1,16 @@
-"""create_manager [--username NAME]: a manager login for the demo, printed once made."""
+"""create_manager [--username NAME] [--url URL]: a manager login for the demo, printed."""
 
 import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.core.management.base import BaseCommand
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+
+from retention.permissions import PLATFORM_GROUP
 
 MANAGERS = "Managers"
 READABLE_APPS = ["retention", "loyalty", "surveys", "offers"]
@@ -14,9 +18,9 @@ READABLE_APPS = ["retention", "loyalty", "surveys", "offers"]
 
 class Command(BaseCommand):
     help = (
-        "Create (or find) a staff user in the Managers group and print its login. The "
-        "password is generated once and kept in var/manager-password.txt, so every "
-        "`make run` prints the same one."
+        "Create (or find) a staff user in the Managers group, who may view but not change the "
+        "domain tables, and print its login. The password is generated once and kept in "
+        "RETENTION_VAR_DIR/NAME-password.txt, so every `make run` prints the same one."
     )
 
     def add_arguments(self, parser):
@@ -25,12 +29,19 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, username, url, **options):
-        password_file = settings.VAR_DIR / f"{username}-password.txt"
+        try:
+            UnicodeUsernameValidator()(username)
+        except ValidationError as exc:
+            raise CommandError(f"{username!r}: {' '.join(exc.messages)}") from None
         User = get_user_model()
-        user, created = User.objects.get_or_create(
-            username=username, defaults={"is_staff": True, "email": f"{username}@localhost"}
-        )
-        if created or not password_file.exists():
+        user = User.objects.filter(username=username).first()
+        if user and user.groups.filter(name=PLATFORM_GROUP).exists():
+            raise CommandError(
+                f"{username!r} is the API client of the sales platform; choose another name."
+            )
+        password_file = settings.VAR_DIR / f"{username}-password.txt"
+        if user is None or not password_file.exists():
+            user = user or User(username=username, email=f"{username}@localhost")
             password = secrets.token_urlsafe(12)
             user.set_password(password)
             user.is_staff = True
@@ -40,13 +51,21 @@ class Command(BaseCommand):
             password_file.chmod(0o600)
         else:
             password = password_file.read_text().strip()
+
         group, _ = Group.objects.get_or_create(name=MANAGERS)
-        # Managers read everything and change nothing in the admin; staff roles edit.
+        # Managers read everything and change nothing; staff roles with change
+        # permissions (or superusers, `manage.py createsuperuser`) edit.
         group.permissions.add(*Permission.objects.filter(
             codename__startswith="view_", content_type__app_label__in=READABLE_APPS
         ))
         user.groups.add(group)
-        self.stdout.write(
-            self.style.SUCCESS(f"Manager login: {username} / {password}")
-            + f"  ({url.rstrip('/')}/admin/; password kept in {password_file})"
-        )
+
+        admin_url = f"{url.rstrip('/')}/admin/"
+        if user.check_password(password):
+            login = f"Manager login: {username} / {password}"
+            self.stdout.write(self.style.SUCCESS(login) + f"  ({admin_url}; kept in {password_file})")
+        else:
+            self.stdout.write(
+                f"Manager login: {username} (its password was changed after it was generated; "
+                f"use the new one) at {admin_url}"
+            )

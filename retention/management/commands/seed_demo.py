@@ -1,6 +1,6 @@
 """seed_demo [--seed N] [--as-of YYYY-MM-DD] [--customers N] [--if-empty | --replace]: demo data."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -19,7 +19,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--seed", type=int, default=42, help="Random seed (default 42).")
         parser.add_argument(
-            "--as-of", help="Last day of the history, YYYY-MM-DD (default: today)."
+            "--as-of",
+            help="Last day of the history, YYYY-MM-DD (default: yesterday, so that nothing is "
+            "dated in the future).",
         )
         parser.add_argument(
             "--customers", type=int, default=2000, help="Number of customers (default 2000)."
@@ -37,7 +39,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, seed, as_of, customers, if_empty, replace, **options):
         try:
-            as_of = date.fromisoformat(as_of) if as_of else timezone.localdate()
+            # Yesterday: the history ends at the end of the as-of day, which for today
+            # would put some orders and activity later than now.
+            as_of = (date.fromisoformat(as_of) if as_of
+                     else timezone.localdate() - timedelta(days=1))
         except ValueError:
             raise CommandError(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD).") from None
         if customers < 1:
