@@ -4,6 +4,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from retention import api
+from retention.metrics_api import MetricsView
 
 
 class Router(DefaultRouter):
@@ -27,6 +28,7 @@ router.register("memberships", api.MembershipViewSet, basename="membership")
 router.register("tickets", api.SupportTicketViewSet, basename="ticket")
 
 urlpatterns = [
+    path("metrics/", MetricsView.as_view(), name="metrics"),
     # An enrolment's key is its customer and its course, so its URL has both.
     path(
         "enrolments/",

@@ -1,0 +1,402 @@
+"""Period metrics, exactly as shared/spec/metrics.md defines them.
+
+`compute(start, end)` returns every key of the spec for the period [start, end]
+(dates in the business time zone, both included), for all customers or a
+`Subset`. Counting happens in the database: one aggregate over paid orders
+grouped by customer gives the activity counts (S, E, N, R, …), the purchase
+counts and the revenue; it is run for the period, for the previous period
+(existing-customer revenue growth) and for the 365 days behind `clv_simple`.
+
+Rounding happens in one place, `_round`: half away from zero (Decimal's
+ROUND_HALF_UP), from exact values, once. A ratio over nothing is None
+(JSON null), a count or a sum over nothing is 0.
+
+Figures fed by later parts (predicted value, surveys) are None until their
+tables exist. Interpretations of the spec, where it leaves room, are written
+beside the code that makes them.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+
+from retention.models import Customer, Enrolment, Membership, Order, OrderLine
+
+KEYS = (
+    "customers_start", "customers_end", "new_customers", "retained_customers",
+    "reactivated_customers", "churned_customers", "retention_rate", "churn_rate", "orders",
+    "revenue", "buyers", "repeat_purchase_rate", "repeat_customer_share",
+    "returning_customer_rate", "purchase_frequency", "average_order_value",
+    "existing_customer_revenue", "existing_customer_revenue_growth_rate", "historical_clv",
+    "clv_simple", "predicted_clv_12m", "new_offering_engagement_rate", "nps", "nps_responses",
+    "csat", "survey_response_rate", "referral_rate", "mrr_start", "mrr_churned",
+    "mrr_churn_rate", "net_mrr_retention",
+)
+CUSTOMER_TYPES = ("individual", "organisation", *Customer.Sector.values)
+CLV_LIFETIME_CAP_YEARS = Decimal(10)
+# Periods reach back two windows (the previous period's start window); keep that in range.
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+
+
+class InvalidPeriod(ValueError):
+    """The dates, window or subset asked for cannot be computed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Subset:
+    """Which customers the figures count. Empty: all customers."""
+
+    source: str = ""
+    customer_type: str = ""
+    category: str = ""
+
+    def describe(self) -> dict[str, str]:
+        return {name: value for name, value in self.__dict__.items() if value}
+
+    def customers(self) -> QuerySet | None:
+        """The customers of the subset, or None for everyone."""
+        if not (self.source or self.customer_type or self.category):
+            return None
+        queryset = Customer.objects.all()
+        if self.source:
+            queryset = queryset.filter(acquisition_source=self.source)
+        if self.customer_type in ("individual", "organisation"):
+            queryset = queryset.filter(customer_type=self.customer_type)
+        elif self.customer_type:
+            queryset = queryset.filter(sector=self.customer_type)
+        if self.category:
+            # Buyers of a course category: a paid order with a line for a course of the
+            # category, or for a bundle that holds one.
+            lines = OrderLine.objects.filter(
+                order__customer=OuterRef("pk"), order__status=Order.Status.PAID
+            ).filter(Q(course__category=self.category) | Q(bundle__courses__category=self.category))
+            queryset = queryset.filter(Exists(lines))
+        return queryset
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> Period:
+        """The previous calendar month, quarter or year when the period is exactly one;
+        otherwise the same number of days ending the day before `start`."""
+        start, end = self.start, self.end
+        if start.day == 1 and end == _month_end(end):
+            months = (end.year - start.year) * 12 + end.month - start.month + 1
+            is_quarter = months == 3 and start.month % 3 == 1
+            is_year = months == 12 and start.month == 1
+            if months == 1 or is_quarter or is_year:
+                first = _add_months(start, -months)
+                return Period(first, start - timedelta(days=1))
+        return Period(start - timedelta(days=self.days), start - timedelta(days=1))
+
+
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass
+class Options:
+    window_days: int = field(default_factory=lambda: settings.RETENTION_ACTIVITY_WINDOW_DAYS)
+    new_offering_window_days: int = field(default_factory=lambda: settings.NEW_OFFERING_WINDOW_DAYS)
+    subset: Subset = field(default_factory=Subset)
+
+
+def compute(start: date, end: date, *, window_days: int | None = None,
+            new_offering_window_days: int | None = None, subset: Subset | None = None) -> dict:
+    """Return {"period": {...}, and every KEYS entry} for [start, end]."""
+    if end < start:
+        raise InvalidPeriod(f"the end {end} is before the start {start}")
+    options = Options(subset=subset or Subset())
+    if window_days is not None:
+        options.window_days = window_days
+    if new_offering_window_days is not None:
+        options.new_offering_window_days = new_offering_window_days
+    if options.window_days < 1:
+        raise InvalidPeriod("the activity window must be at least 1 day")
+    if options.new_offering_window_days < 0:
+        raise InvalidPeriod("the new-offering window cannot be negative")
+    earliest_start = EARLIEST + timedelta(days=max(options.window_days, 365) * 2)
+    if start < earliest_start:
+        raise InvalidPeriod(f"the start must be on or after {earliest_start} with this window")
+    if end > LATEST:
+        raise InvalidPeriod(f"the end must be on or before {LATEST}")
+    if options.subset.customer_type and options.subset.customer_type not in CUSTOMER_TYPES:
+        raise InvalidPeriod(
+            f"unknown customer type {options.subset.customer_type!r} "
+            f"(use one of {', '.join(CUSTOMER_TYPES)})"
+        )
+
+    period = Period(start, end)
+    previous = period.previous()
+    zone = ZoneInfo(settings.TIME_ZONE)
+    customers = options.subset.customers()
+    now = _activity(period, options.window_days, zone, customers)
+    before = _activity(previous, options.window_days, zone, customers)
+    year = _activity(Period(end - timedelta(days=364), end), options.window_days, zone, customers)
+    mrr = _mrr(period, customers)
+
+    S, E, R = now["customers_start"], now["customers_end"], now["retained"]
+    retention = _rate(R, S)
+    figures = {
+        "customers_start": S,
+        "customers_end": E,
+        "new_customers": now["new"],
+        "retained_customers": R,
+        "reactivated_customers": now["reactivated"],
+        "churned_customers": S - R,
+        "retention_rate": retention,
+        "churn_rate": None if retention is None else Decimal(100) - retention,
+        "orders": now["orders"],
+        "revenue": _money(now["revenue"]),
+        "buyers": now["buyers"],
+        "repeat_purchase_rate": _rate(now["repeat_buyers"], now["buyers"]),
+        "repeat_customer_share": _rate(now["repeat_to_end"], now["customers_to_end"]),
+        "returning_customer_rate": _rate(now["returning_buyers"], now["buyers"]),
+        "purchase_frequency": _ratio(now["orders"], now["buyers"]),
+        "average_order_value": _ratio(now["revenue"], now["orders"]),
+        "existing_customer_revenue": _money(now["existing_revenue"]),
+        "existing_customer_revenue_growth_rate": _growth(
+            now["existing_revenue"], before["existing_revenue"]
+        ),
+        "historical_clv": _ratio(now["revenue_to_end"], now["customers_to_end"]),
+        "clv_simple": _clv_simple(year),
+        "predicted_clv_12m": None,  # predictions arrive with the predicted-value issue
+        "new_offering_engagement_rate": _rate(
+            _new_offering_engaged(period, options, zone, customers), S
+        ),
+        "nps": None,  # survey responses arrive with the surveys issue
+        "nps_responses": None,
+        "csat": None,
+        "survey_response_rate": None,
+        "referral_rate": _rate(_referrers(period, zone, customers), E),
+        **mrr,
+    }
+    return {
+        "period": {
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "days": period.days,
+            "previous_start": previous.start.isoformat(),
+            "previous_end": previous.end.isoformat(),
+            "window_days": options.window_days,
+            "new_offering_window_days": options.new_offering_window_days,
+            "time_zone": settings.TIME_ZONE,
+            "subset": options.subset.describe(),
+        },
+        **{key: figures[key] for key in KEYS},
+    }
+
+
+# Counting ---------------------------------------------------------------------------------------
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The first moment of `day` in the business zone (an order dated `day` is at or after it)."""
+    return datetime.combine(day, time.min, tzinfo=zone)
+
+
+def _activity(period: Period, window_days: int, zone: ZoneInfo, customers) -> dict:
+    """The activity, purchase and revenue counts of one period, in one query."""
+    start_at = _midnight(period.start, zone)
+    end_at = _midnight(period.end + timedelta(days=1), zone)  # exclusive
+    start_window_at = _midnight(period.start - timedelta(days=window_days), zone)
+    end_window_at = _midnight(period.end - timedelta(days=window_days - 1), zone)
+
+    orders = Order.objects.counting().filter(ordered_at__lt=end_at)
+    if customers is not None:
+        orders = orders.filter(customer__in=customers)
+    in_period = Q(ordered_at__gte=start_at)
+    zero = Value(0)
+    per_customer = orders.order_by().values("customer").annotate(
+        first_at=Min("ordered_at"),
+        n_start=Count("pk", filter=Q(ordered_at__gte=start_window_at, ordered_at__lt=start_at)),
+        n_end=Count("pk", filter=Q(ordered_at__gte=end_window_at)),
+        n_period=Count("pk", filter=in_period),
+        revenue_period=Coalesce(Sum("amount", filter=in_period), zero, output_field=_money_field()),
+        n_to_end=Count("pk"),
+        spent_to_end=Sum("amount"),
+    )
+    active_start, active_end = Q(n_start__gt=0), Q(n_end__gt=0)
+    bought, existing = Q(n_period__gt=0), Q(first_at__lt=start_at)
+    totals = per_customer.aggregate(
+        customers_start=Count("customer", filter=active_start),
+        customers_end=Count("customer", filter=active_end),
+        new=Count("customer", filter=Q(first_at__gte=start_at)),
+        retained=Count("customer", filter=active_start & active_end),
+        reactivated=Count("customer", filter=active_end & ~active_start & existing),
+        orders=Coalesce(Sum("n_period"), zero, output_field=IntegerField()),
+        revenue=Coalesce(Sum("revenue_period"), zero, output_field=_money_field()),
+        buyers=Count("customer", filter=bought),
+        repeat_buyers=Count("customer", filter=Q(n_period__gte=2)),
+        returning_buyers=Count("customer", filter=bought & existing),
+        existing_revenue=Coalesce(
+            Sum("revenue_period", filter=existing), zero, output_field=_money_field()
+        ),
+        repeat_to_end=Count("customer", filter=Q(n_to_end__gte=2)),
+        customers_to_end=Count("customer"),
+        revenue_to_end=Coalesce(Sum("spent_to_end"), zero, output_field=_money_field()),
+    )
+    return {key: (Decimal(value) if "revenue" in key else value) for key, value in totals.items()}
+
+
+def _money_field():
+    from django.db.models import DecimalField
+
+    return DecimalField(max_digits=20, decimal_places=2)
+
+
+def _new_offering_engaged(period: Period, options: Options, zone: ZoneInfo, customers) -> int:
+    """Customers active at the start who, during the period, bought or started something new.
+
+    An offering is new for the period when it launched on or after start − V; an
+    order before the launch (early access) counts, as the spec says.
+    """
+    start_at = _midnight(period.start, zone)
+    end_at = _midnight(period.end + timedelta(days=1), zone)
+    new_since = period.start - timedelta(days=options.new_offering_window_days)
+    window_at = _midnight(period.start - timedelta(days=options.window_days), zone)
+    active_at_start = Order.objects.counting().filter(
+        customer=OuterRef("pk"), ordered_at__gte=window_at, ordered_at__lt=start_at
+    )
+    new_line = OrderLine.objects.filter(
+        order__customer=OuterRef("pk"), order__status=Order.Status.PAID,
+        order__ordered_at__gte=start_at, order__ordered_at__lt=end_at,
+    ).filter(Q(course__launched_on__gte=new_since) | Q(bundle__launched_on__gte=new_since))
+    new_enrolment = Enrolment.objects.filter(
+        customer=OuterRef("pk"), started_on__gte=period.start, started_on__lte=period.end,
+        course__launched_on__gte=new_since,
+    )
+    queryset = Customer.objects.all() if customers is None else customers
+    return queryset.filter(Exists(active_at_start)).filter(
+        Exists(new_line) | Exists(new_enrolment)
+    ).count()
+
+
+def _referrers(period: Period, zone: ZoneInfo, customers) -> int:
+    """Customers who referred someone whose first paid order is dated in the period.
+
+    Referrals are read from Customer.referred_by, which the sales platform sends.
+    """
+    start_at = _midnight(period.start, zone)
+    end_at = _midnight(period.end + timedelta(days=1), zone)
+    referred = Customer.objects.filter(
+        referred_by=OuterRef("pk"), first_order_at__gte=start_at, first_order_at__lt=end_at
+    )
+    queryset = Customer.objects.all() if customers is None else customers
+    return queryset.filter(Exists(referred)).count()
+
+
+def _mrr(period: Period, customers) -> dict:
+    """MRR figures. A membership's `ended_on` is its last day of access, so it is active
+    at the start of day d when started_on <= d <= ended_on, and at the end of day d when
+    started_on <= d < ended_on. It is renewed when another membership of the customer
+    starts by the day after it ends and runs past that end (a renewal, or a change of plan).
+    """
+    memberships = Membership.objects.all()
+    if customers is not None:
+        memberships = memberships.filter(customer__in=customers)
+    start, end = period.start, period.end
+    at_start = memberships.filter(Q(started_on__lte=start)
+                                  & (Q(ended_on__isnull=True) | Q(ended_on__gte=start)))
+    renewal = Membership.objects.filter(
+        customer=OuterRef("customer"), started_on__lte=OuterRef("ended_on") + timedelta(days=1),
+    ).exclude(pk=OuterRef("pk")).filter(
+        Q(ended_on__isnull=True) | Q(ended_on__gt=OuterRef("ended_on"))
+    )
+    churned = at_start.filter(ended_on__gte=start, ended_on__lte=end).exclude(Exists(renewal))
+    at_end_of_customers = Membership.objects.filter(
+        customer__in=at_start.values("customer"), started_on__lte=end,
+    ).filter(Q(ended_on__isnull=True) | Q(ended_on__gt=end))
+
+    mrr_start = _monthly(at_start)
+    mrr_churned = _monthly(churned)
+    return {
+        "mrr_start": _money(mrr_start),
+        "mrr_churned": _money(mrr_churned),
+        "mrr_churn_rate": _rate(mrr_churned, mrr_start),
+        "net_mrr_retention": _rate(_monthly(at_end_of_customers), mrr_start),
+    }
+
+
+def _monthly(memberships: QuerySet) -> Decimal:
+    """Exact MRR of these memberships: price / 1 for monthly, price / 12 for yearly."""
+    sums = memberships.aggregate(
+        monthly=Sum("price", filter=Q(interval=Membership.Interval.MONTH)),
+        yearly=Sum("price", filter=Q(interval=Membership.Interval.YEAR)),
+    )
+    return Decimal(sums["monthly"] or 0) + Decimal(sums["yearly"] or 0) / 12
+
+
+def _clv_simple(year: dict) -> Decimal | None:
+    """AOV × orders per buyer × expected lifetime over the 365 days ending at `end`.
+
+    AOV × (orders / buyers) is revenue / buyers. The lifetime is 100 / churn rate,
+    that is S / (S − R) years from exact counts, capped at 10 (no churn gives 10).
+    """
+    S, R, buyers = year["customers_start"], year["retained"], year["buyers"]
+    if not S or not buyers:
+        return None
+    churned = S - R
+    lifetime = CLV_LIFETIME_CAP_YEARS if churned == 0 else min(
+        CLV_LIFETIME_CAP_YEARS, Decimal(S) / Decimal(churned)
+    )
+    return _round(Decimal(year["revenue"]) / buyers * lifetime)
+
+
+# Rounding, in one place ---------------------------------------------------------------------
+
+
+def _round(value: Decimal, places: int = 2) -> Decimal:
+    """Half away from zero (ROUND_HALF_UP in Decimal), to `places` decimals."""
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _rate(part, whole) -> Decimal | None:
+    if not whole:
+        return None
+    return _round(Decimal(part) * 100 / Decimal(whole))
+
+
+def _ratio(part, whole) -> Decimal | None:
+    if not whole:
+        return None
+    return _round(Decimal(part) / Decimal(whole))
+
+
+def _growth(now, before) -> Decimal | None:
+    if not before:
+        return None
+    return _round((Decimal(now) - Decimal(before)) * 100 / Decimal(before))
+
+
+def _money(value) -> Decimal:
+    return _round(Decimal(value))
+
+
+def as_json(figures: dict) -> dict:
+    """The figures with Decimals as JSON numbers (floats print back as the same 2 decimals)."""
+    return {key: float(value) if isinstance(value, Decimal) else value
+            for key, value in figures.items()}
+
+
+__all__ = ["KEYS", "InvalidPeriod", "Subset", "Period", "compute", "as_json"]
