@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from retention import api
-from retention.metrics_api import MetricsView
+from retention.metrics_api import CohortsView, MetricsView
 
 
 class Router(DefaultRouter):
@@ -29,6 +29,7 @@ router.register("tickets", api.SupportTicketViewSet, basename="ticket")
 
 urlpatterns = [
     path("metrics/", MetricsView.as_view(), name="metrics"),
+    path("metrics/cohorts/", CohortsView.as_view(), name="metrics-cohorts"),
     # An enrolment's key is its customer and its course, so its URL has both.
     path(
         "enrolments/",

@@ -156,7 +156,7 @@ def compute(start: date, end: date, *, window_days: int | None = None,
     mrr = _mrr(period, customers)
 
     S, E, R = now["customers_start"], now["customers_end"], now["retained"]
-    retention = _rate(R, S)
+    retention = rate(R, S)
     figures = {
         "customers_start": S,
         "customers_end": E,
@@ -167,28 +167,28 @@ def compute(start: date, end: date, *, window_days: int | None = None,
         "retention_rate": retention,
         "churn_rate": None if retention is None else Decimal(100) - retention,
         "orders": now["orders"],
-        "revenue": _money(now["revenue"]),
+        "revenue": money(now["revenue"]),
         "buyers": now["buyers"],
-        "repeat_purchase_rate": _rate(now["repeat_buyers"], now["buyers"]),
-        "repeat_customer_share": _rate(now["repeat_to_end"], now["customers_to_end"]),
-        "returning_customer_rate": _rate(now["returning_buyers"], now["buyers"]),
+        "repeat_purchase_rate": rate(now["repeat_buyers"], now["buyers"]),
+        "repeat_customer_share": rate(now["repeat_to_end"], now["customers_to_end"]),
+        "returning_customer_rate": rate(now["returning_buyers"], now["buyers"]),
         "purchase_frequency": _ratio(now["orders"], now["buyers"]),
         "average_order_value": _ratio(now["revenue"], now["orders"]),
-        "existing_customer_revenue": _money(now["existing_revenue"]),
+        "existing_customer_revenue": money(now["existing_revenue"]),
         "existing_customer_revenue_growth_rate": _growth(
             now["existing_revenue"], before["existing_revenue"]
         ),
         "historical_clv": _ratio(now["revenue_to_end"], now["customers_to_end"]),
         "clv_simple": _clv_simple(year),
         "predicted_clv_12m": None,  # predictions arrive with the predicted-value issue
-        "new_offering_engagement_rate": _rate(
+        "new_offering_engagement_rate": rate(
             _new_offering_engaged(period, options, zone, customers), S
         ),
         "nps": None,  # survey responses arrive with the surveys issue
         "nps_responses": None,
         "csat": None,
         "survey_response_rate": None,
-        "referral_rate": _rate(_referrers(period, zone, customers), E),
+        "referral_rate": rate(_referrers(period, zone, customers), E),
         **mrr,
     }
     return {
@@ -210,17 +210,17 @@ def compute(start: date, end: date, *, window_days: int | None = None,
 # Counting ---------------------------------------------------------------------------------------
 
 
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
+def midnight(day: date, zone: ZoneInfo) -> datetime:
     """The first moment of `day` in the business zone (an order dated `day` is at or after it)."""
     return datetime.combine(day, time.min, tzinfo=zone)
 
 
 def _activity(period: Period, window_days: int, zone: ZoneInfo, customers) -> dict:
     """The activity, purchase and revenue counts of one period, in one query."""
-    start_at = _midnight(period.start, zone)
-    end_at = _midnight(period.end + timedelta(days=1), zone)  # exclusive
-    start_window_at = _midnight(period.start - timedelta(days=window_days), zone)
-    end_window_at = _midnight(period.end - timedelta(days=window_days - 1), zone)
+    start_at = midnight(period.start, zone)
+    end_at = midnight(period.end + timedelta(days=1), zone)  # exclusive
+    start_window_at = midnight(period.start - timedelta(days=window_days), zone)
+    end_window_at = midnight(period.end - timedelta(days=window_days - 1), zone)
 
     orders = Order.objects.counting().filter(ordered_at__lt=end_at)
     if customers is not None:
@@ -271,10 +271,10 @@ def _new_offering_engaged(period: Period, options: Options, zone: ZoneInfo, cust
     An offering is new for the period when it launched on or after start − V; an
     order before the launch (early access) counts, as the spec says.
     """
-    start_at = _midnight(period.start, zone)
-    end_at = _midnight(period.end + timedelta(days=1), zone)
+    start_at = midnight(period.start, zone)
+    end_at = midnight(period.end + timedelta(days=1), zone)
     new_since = period.start - timedelta(days=options.new_offering_window_days)
-    window_at = _midnight(period.start - timedelta(days=options.window_days), zone)
+    window_at = midnight(period.start - timedelta(days=options.window_days), zone)
     active_at_start = Order.objects.counting().filter(
         customer=OuterRef("pk"), ordered_at__gte=window_at, ordered_at__lt=start_at
     )
@@ -295,13 +295,15 @@ def _new_offering_engaged(period: Period, options: Options, zone: ZoneInfo, cust
 def _referrers(period: Period, zone: ZoneInfo, customers) -> int:
     """Customers who referred someone whose first paid order is dated in the period.
 
-    Referrals are read from Customer.referred_by, which the sales platform sends.
+    Referrals are read from Customer.referred_by, which the sales platform sends;
+    first orders are read from the orders themselves.
     """
-    start_at = _midnight(period.start, zone)
-    end_at = _midnight(period.end + timedelta(days=1), zone)
-    referred = Customer.objects.filter(
-        referred_by=OuterRef("pk"), first_order_at__gte=start_at, first_order_at__lt=end_at
-    )
+    start_at = midnight(period.start, zone)
+    end_at = midnight(period.end + timedelta(days=1), zone)
+    paid = Order.objects.counting().filter(customer=OuterRef("pk"))
+    referred = Customer.objects.filter(referred_by=OuterRef("pk")).filter(
+        Exists(paid.filter(ordered_at__gte=start_at, ordered_at__lt=end_at))
+    ).exclude(Exists(paid.filter(ordered_at__lt=start_at)))
     queryset = Customer.objects.all() if customers is None else customers
     return queryset.filter(Exists(referred)).count()
 
@@ -331,10 +333,10 @@ def _mrr(period: Period, customers) -> dict:
     mrr_start = _monthly(at_start)
     mrr_churned = _monthly(churned)
     return {
-        "mrr_start": _money(mrr_start),
-        "mrr_churned": _money(mrr_churned),
-        "mrr_churn_rate": _rate(mrr_churned, mrr_start),
-        "net_mrr_retention": _rate(_monthly(at_end_of_customers), mrr_start),
+        "mrr_start": money(mrr_start),
+        "mrr_churned": money(mrr_churned),
+        "mrr_churn_rate": rate(mrr_churned, mrr_start),
+        "net_mrr_retention": rate(_monthly(at_end_of_customers), mrr_start),
     }
 
 
@@ -371,7 +373,7 @@ def _round(value: Decimal, places: int = 2) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
-def _rate(part, whole) -> Decimal | None:
+def rate(part, whole) -> Decimal | None:
     if not whole:
         return None
     return _round(Decimal(part) * 100 / Decimal(whole))
@@ -389,7 +391,7 @@ def _growth(now, before) -> Decimal | None:
     return _round((Decimal(now) - Decimal(before)) * 100 / Decimal(before))
 
 
-def _money(value) -> Decimal:
+def money(value) -> Decimal:
     return _round(Decimal(value))
 
 
@@ -399,4 +401,4 @@ def as_json(figures: dict) -> dict:
             for key, value in figures.items()}
 
 
-__all__ = ["KEYS", "InvalidPeriod", "Subset", "Period", "compute", "as_json"]
+__all__ = ["KEYS", "InvalidPeriod", "Subset", "Period", "compute", "as_json", "midnight", "money", "rate"]

@@ -8,7 +8,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from retention import metrics
+from retention import cohorts, metrics
+from retention.management.commands.cohort_retention import as_json as cohorts_json
 
 
 class MetricsQuery(serializers.Serializer):
@@ -60,3 +61,31 @@ class MetricsView(APIView):
             raise ValidationError({"detail": str(exc)}) from None
         return Response(metrics.as_json(figures))
 
+
+
+class CohortsQuery(serializers.Serializer):
+    start = serializers.DateField(help_text=_("First day: cohorts are the months overlapping the range."))
+    end = serializers.DateField(help_text=_("Last day and as-of date: later orders count nowhere."))
+
+    def validate(self, data):
+        if data["end"] < data["start"]:
+            raise ValidationError({"end": _("The end is before the start.")})
+        return data
+
+
+class CohortsView(APIView):
+    """Monthly cohort retention and revenue: the object `cohort_retention --json` prints."""
+
+    @extend_schema(
+        summary="Cohort retention",
+        parameters=[CohortsQuery],
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        query = CohortsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            result = cohorts.table(query.validated_data["start"], query.validated_data["end"])
+        except metrics.InvalidPeriod as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(cohorts_json(result))

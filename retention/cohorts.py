@@ -1,0 +1,99 @@
+"""Monthly cohort retention, as shared/spec/metrics.md ("Cohort retention") defines it.
+
+A customer's cohort is the calendar month (in the business zone) of their first
+paid order. For cohort month c and offset k, the cell is the share of the
+cohort's customers with a paid order dated in month c + k, and beside it the
+cohort's revenue in that month. The as-of date is the range's end: orders after
+it count nowhere (not even to decide a customer's first order), and months after
+it have no cell. The cohorts are the calendar months that overlap the range;
+a month nobody started in has size 0 and null shares.
+
+Two queries, both grouped in the database: cohort sizes, and the
+(cohort, month) cells.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, DateTimeField, Min, OuterRef, Subquery, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from retention.metrics import InvalidPeriod, midnight, money, rate
+from retention.models import Customer, Order
+
+
+def table(start: date, end: date) -> dict:
+    """Return {"as_of": end, "cohorts": [{"cohort", "size", "retention", "revenue"}, ...]}."""
+    if end < start:
+        raise InvalidPeriod(f"the end {end} is before the start {start}")
+    if start.year < 1900 or end.year > 2999:
+        raise InvalidPeriod("dates must lie between 1900 and 2999")
+    zone = ZoneInfo(settings.TIME_ZONE)
+    first_month = start.replace(day=1)
+    since_at = midnight(first_month, zone)
+    end_at = midnight(end + timedelta(days=1), zone)  # orders after the as-of date count nowhere
+
+    def first_paid(customer_ref):
+        return Subquery(
+            Order.objects.counting()
+            .filter(customer=customer_ref, ordered_at__lt=end_at)
+            .order_by()
+            .values("customer")
+            .annotate(first=Min("ordered_at"))
+            .values("first"),
+            output_field=DateTimeField(),
+        )
+
+    sizes = (
+        Customer.objects.annotate(first_at=first_paid(OuterRef("pk")))
+        .filter(first_at__gte=since_at, first_at__lt=end_at)
+        .annotate(cohort=TruncMonth("first_at", tzinfo=zone))
+        .order_by()
+        .values("cohort")
+        .annotate(size=Count("pk"))
+    )
+    cells = (
+        Order.objects.counting()
+        .filter(ordered_at__gte=since_at, ordered_at__lt=end_at)
+        .annotate(first_at=first_paid(OuterRef("customer")))
+        .filter(first_at__gte=since_at)
+        .annotate(cohort=TruncMonth("first_at", tzinfo=zone),
+                  month=TruncMonth("ordered_at", tzinfo=zone))
+        .order_by()
+        .values("cohort", "month")
+        .annotate(customers=Count("customer", distinct=True), revenue=Sum("amount"))
+    )
+    size_of = {_month(row["cohort"], zone): row["size"] for row in sizes}
+    cell_of = {(_month(row["cohort"], zone), _month(row["month"], zone)): row for row in cells}
+
+    cohorts = []
+    last = (end.year, end.month)
+    for cohort in _months(first_month, end):
+        size = size_of.get(cohort, 0)
+        retention, revenue = [], []
+        for month in _months(date(*cohort, 1), date(*last, 1)):
+            cell = cell_of.get((cohort, month))
+            retention.append(rate(cell["customers"] if cell else 0, size))
+            revenue.append(money(cell["revenue"] if cell else 0))
+        cohorts.append({"cohort": f"{cohort[0]:04d}-{cohort[1]:02d}", "size": size,
+                        "retention": retention, "revenue": revenue})
+    return {"as_of": end.isoformat(), "cohorts": cohorts}
+
+
+def _month(value: datetime | date, zone: ZoneInfo) -> tuple[int, int]:
+    if isinstance(value, datetime):
+        value = timezone.localtime(value, zone) if timezone.is_aware(value) else value
+    return value.year, value.month
+
+
+def _months(first: date, last: date) -> list[tuple[int, int]]:
+    """The calendar months from `first`'s to `last`'s, both included."""
+    months, year, month = [], first.year, first.month
+    while (year, month) <= (last.year, last.month):
+        months.append((year, month))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
