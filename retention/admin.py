@@ -16,6 +16,7 @@ Writes keep the domain's invariants: a course's or bundle's price goes through
 refreshes its customers' cached summary in the same transaction.
 """
 
+import threading
 from decimal import ROUND_HALF_UP, Decimal
 from urllib.parse import urlencode
 
@@ -30,7 +31,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from retention import catalogue, summaries
+from retention import catalogue, summaries, targets
 from retention.models import (
     Bundle,
     Course,
@@ -41,6 +42,7 @@ from retention.models import (
     OrderLine,
     PriceChange,
     SupportTicket,
+    Target,
 )
 
 admin.site.site_header = _("Course retention")
@@ -513,3 +515,68 @@ class SupportTicketAdmin(admin.ModelAdmin):
     )
     def resolution_hours(self, ticket: SupportTicket) -> float | None:
         return ticket.resolution_hours
+
+
+# Targets ------------------------------------------------------------------------------------
+
+# Figures computed while one change list renders, keyed by subset and period: the six
+# targets of a quarter share two periods. Thread-local and cleared per request.
+_figures = threading.local()
+
+
+@admin.register(Target)
+class TargetAdmin(admin.ModelAdmin):
+    list_display = ["metric", "period_label", "kind", "low", "high", "subset_label", "status",
+                    "result"]
+    list_filter = ["year", "quarter", "kind", "metric"]
+    search_fields = ["metric", "note"]
+    fieldsets = [
+        (None, {"fields": ["metric", "year", "quarter", "kind", "low", "high", "note"]}),
+        (_("Subset (optional)"), {
+            "fields": ["source", "customer_type", "category"],
+            "description": _("Leave empty for all customers. Customer type: individual, "
+                             "organisation, or a sector (company, government, municipality, "
+                             "institution)."),
+        }),
+    ]
+
+    def changelist_view(self, request, extra_context=None):
+        _figures.cache = {}
+        return super().changelist_view(request, extra_context)
+
+    def _evaluation(self, obj: Target) -> targets.Evaluation:
+        cache = getattr(_figures, "cache", None)
+        if cache is None:
+            cache = _figures.cache = {}
+        engine = targets.figures_for(obj)
+        subset = (obj.source, obj.customer_type, obj.category)
+
+        def figures(start, end):
+            if (subset, start, end) not in cache:
+                cache[subset, start, end] = engine(start, end)
+            return cache[subset, start, end]
+
+        return targets.evaluate(obj, today=timezone.localdate(), figures=figures)
+
+    @admin.display(description=_("quarter"), ordering="year")
+    def period_label(self, obj: Target) -> str:
+        return f"{obj.year} Q{obj.quarter}"
+
+    @admin.display(description=_("subset"))
+    def subset_label(self, obj: Target) -> str:
+        return ", ".join(v for v in (obj.source, obj.customer_type, obj.category) if v) or "—"
+
+    @admin.display(description=_("status"))
+    def status(self, obj: Target) -> str:
+        evaluation = self._evaluation(obj)
+        # A word, not a colour: the status reads the same to everyone.
+        return evaluation.status + ("" if evaluation.final or evaluation.status in (
+            targets.Status.NOT_STARTED, targets.Status.NO_DATA) else gettext(" (to date)"))
+
+    @admin.display(description=_("result"))
+    def result(self, obj: Target) -> str:
+        evaluation = self._evaluation(obj)
+        if evaluation.result is None:
+            return "—"
+        unit = {"change": " %", "points": " pts"}.get(obj.kind, "")
+        return f"{evaluation.result:+}{unit}" if obj.kind != "value" else f"{evaluation.result}"

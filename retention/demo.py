@@ -38,7 +38,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from retention import catalogue, ingest
+from retention import catalogue, ingest, targets
 from retention.models import (
     Bundle,
     Course,
@@ -272,6 +272,8 @@ def seed(*, seed: int = 42, as_of: date, customers: int = 2000, replace: bool = 
             delete_domain_data()
         business = DemoBusiness(np.random.default_rng(seed), as_of=as_of, customers=customers)
         business.build()
+        # The business's plan for the quarter of the as-of date (spec "Targets").
+        targets.load_plan(as_of.year, (as_of.month - 1) // 3 + 1)
         return summarise(seed=seed, as_of=as_of, price_update_at=business.price_update_at)
 
 

@@ -9,6 +9,7 @@ record twice updates it rather than duplicating it.
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -457,6 +458,59 @@ class SupportTicket(models.Model):
         if self.resolved_at is None:
             return None
         return round((self.resolved_at - self.opened_at).total_seconds() / 3600, 1)
+
+
+class Target(models.Model):
+    """A quarter's goal for one metric (spec "Targets"); `retention.targets` evaluates it."""
+
+    class Kind(models.TextChoices):
+        CHANGE = "change", _("Relative change against the previous quarter (%)")
+        POINTS = "points", _("Change in points against the previous quarter")
+        VALUE = "value", _("The quarter's value")
+
+    metric = models.CharField(max_length=50, help_text=_("A key of the metric spec."))
+    year = models.PositiveSmallIntegerField(validators=[MinValueValidator(2000),
+                                                        MaxValueValidator(2999)])
+    quarter = models.PositiveSmallIntegerField(validators=[MinValueValidator(1),
+                                                           MaxValueValidator(4)])
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    low = models.DecimalField(max_digits=12, decimal_places=2, help_text=_("Lower end of the range."))
+    high = models.DecimalField(max_digits=12, decimal_places=2, help_text=_("Upper end of the range."))
+    # An optional subset, as compute_metrics takes it; empty: all customers.
+    source = models.CharField(max_length=50, blank=True)
+    customer_type = models.CharField(max_length=16, blank=True)
+    category = models.CharField(max_length=100, blank=True)
+    note = models.CharField(max_length=200, blank=True, help_text=_("The plan's words, e.g. "
+                                                                    "'Reduce churn by 5-7 %'."))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-year", "-quarter", "metric"]
+        constraints = [
+            models.CheckConstraint(condition=Q(low__lte=models.F("high")),
+                                   name="retention_target_low_le_high",
+                                   violation_error_message=_("The low end is above the high end.")),
+            models.CheckConstraint(condition=Q(quarter__gte=1, quarter__lte=4),
+                                   name="retention_target_quarter_1_4"),
+            models.UniqueConstraint(
+                fields=["metric", "year", "quarter", "kind", "source", "customer_type", "category"],
+                name="retention_target_once",
+                violation_error_message=_("This quarter already has that target."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        subset = ", ".join(v for v in (self.source, self.customer_type, self.category) if v)
+        return (f"{self.metric} {self.kind} {self.low} to {self.high}, {self.year} Q{self.quarter}"
+                + (f" ({subset})" if subset else ""))
+
+    def clean(self):
+        from retention import metrics
+
+        if self.metric not in metrics.KEYS:
+            raise ValidationError({"metric": _("Not a metric of the spec.")})
+        if self.customer_type and self.customer_type not in metrics.CUSTOMER_TYPES:
+            raise ValidationError({"customer_type": _("Not a customer type or sector.")})
 
 
 def business_currency() -> str:

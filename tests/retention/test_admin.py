@@ -606,3 +606,16 @@ def test_admin_pages_carry_the_site_name(admin_client):
 
     assert admin.site.site_header == "Course retention"
     assert "Course retention" in r.content.decode()
+
+
+def test_the_target_list_shows_each_targets_status(admin_client):
+    from retention import targets
+
+    targets.load_plan(2025, 3)
+
+    response = admin_client.get("/admin/retention/target/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "retention_rate" in page and "2025 Q3" in page
+    assert "no data" in page  # an empty database: every ratio is over nothing
