@@ -4,12 +4,12 @@ A customer's cohort is the calendar month (in the business zone) of their first
 paid order. For cohort month c and offset k, the cell is the share of the
 cohort's customers with a paid order dated in month c + k, and beside it the
 cohort's revenue in that month. The as-of date is the range's end: orders after
-it count nowhere (not even to decide a customer's first order), and months after
+it count nowhere, and months after
 it have no cell. The cohorts are the calendar months that overlap the range;
 a month nobody started in has size 0 and null shares.
 
 Two queries, both grouped in the database: cohort sizes, and the
-(cohort, month) cells.
+(cohort, month) cells, each reading the customer's cached first paid order.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, DateTimeField, Min, OuterRef, Subquery, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -37,31 +37,21 @@ def table(start: date, end: date) -> dict:
     since_at = midnight(first_month, zone)
     end_at = midnight(end + timedelta(days=1), zone)  # orders after the as-of date count nowhere
 
-    def first_paid(customer_ref):
-        return Subquery(
-            Order.objects.counting()
-            .filter(customer=customer_ref, ordered_at__lt=end_at)
-            .order_by()
-            .values("customer")
-            .annotate(first=Min("ordered_at"))
-            .values("first"),
-            output_field=DateTimeField(),
-        )
-
+    # A customer's first paid order is the cached `first_order_at` (retention.summaries,
+    # kept in step by every write path and checked nightly); orders after the as-of date
+    # cannot come before it, so a first order after `end` puts the customer in no cohort.
+    cohort_customers = Customer.objects.filter(first_order_at__gte=since_at, first_order_at__lt=end_at)
     sizes = (
-        Customer.objects.annotate(first_at=first_paid(OuterRef("pk")))
-        .filter(first_at__gte=since_at, first_at__lt=end_at)
-        .annotate(cohort=TruncMonth("first_at", tzinfo=zone))
+        cohort_customers.annotate(cohort=TruncMonth("first_order_at", tzinfo=zone))
         .order_by()
         .values("cohort")
         .annotate(size=Count("pk"))
     )
     cells = (
         Order.objects.counting()
-        .filter(ordered_at__gte=since_at, ordered_at__lt=end_at)
-        .annotate(first_at=first_paid(OuterRef("customer")))
-        .filter(first_at__gte=since_at)
-        .annotate(cohort=TruncMonth("first_at", tzinfo=zone),
+        .filter(ordered_at__gte=since_at, ordered_at__lt=end_at,
+                customer__first_order_at__gte=since_at)
+        .annotate(cohort=TruncMonth("customer__first_order_at", tzinfo=zone),
                   month=TruncMonth("ordered_at", tzinfo=zone))
         .order_by()
         .values("cohort", "month")

@@ -269,26 +269,29 @@ def _new_offering_engaged(period: Period, options: Options, zone: ZoneInfo, cust
     """Customers active at the start who, during the period, bought or started something new.
 
     An offering is new for the period when it launched on or after start − V; an
-    order before the launch (early access) counts, as the spec says.
+    order before the launch (early access) counts, as the spec says. Each set is
+    an uncorrelated subquery, which the database hashes once rather than probing
+    per customer.
     """
     start_at = midnight(period.start, zone)
     end_at = midnight(period.end + timedelta(days=1), zone)
     new_since = period.start - timedelta(days=options.new_offering_window_days)
     window_at = midnight(period.start - timedelta(days=options.window_days), zone)
     active_at_start = Order.objects.counting().filter(
-        customer=OuterRef("pk"), ordered_at__gte=window_at, ordered_at__lt=start_at
-    )
-    new_line = OrderLine.objects.filter(
-        order__customer=OuterRef("pk"), order__status=Order.Status.PAID,
-        order__ordered_at__gte=start_at, order__ordered_at__lt=end_at,
-    ).filter(Q(course__launched_on__gte=new_since) | Q(bundle__launched_on__gte=new_since))
-    new_enrolment = Enrolment.objects.filter(
-        customer=OuterRef("pk"), started_on__gte=period.start, started_on__lte=period.end,
+        ordered_at__gte=window_at, ordered_at__lt=start_at
+    ).values("customer")
+    bought_new = OrderLine.objects.filter(
+        order__status=Order.Status.PAID, order__ordered_at__gte=start_at,
+        order__ordered_at__lt=end_at,
+    ).filter(Q(course__launched_on__gte=new_since) | Q(bundle__launched_on__gte=new_since)
+             ).values("order__customer")
+    started_new = Enrolment.objects.filter(
+        started_on__gte=period.start, started_on__lte=period.end,
         course__launched_on__gte=new_since,
-    )
+    ).values("customer")
     queryset = Customer.objects.all() if customers is None else customers
-    return queryset.filter(Exists(active_at_start)).filter(
-        Exists(new_line) | Exists(new_enrolment)
+    return queryset.filter(pk__in=active_at_start).filter(
+        Q(pk__in=bought_new) | Q(pk__in=started_new)
     ).count()
 
 
@@ -300,12 +303,14 @@ def _referrers(period: Period, zone: ZoneInfo, customers) -> int:
     """
     start_at = midnight(period.start, zone)
     end_at = midnight(period.end + timedelta(days=1), zone)
-    paid = Order.objects.counting().filter(customer=OuterRef("pk"))
-    referred = Customer.objects.filter(referred_by=OuterRef("pk")).filter(
-        Exists(paid.filter(ordered_at__gte=start_at, ordered_at__lt=end_at))
-    ).exclude(Exists(paid.filter(ordered_at__lt=start_at)))
+    first_in_period = (
+        Order.objects.counting().order_by().values("customer")
+        .annotate(first=Min("ordered_at")).filter(first__gte=start_at, first__lt=end_at)
+        .values("customer")
+    )
+    referrers = Customer.objects.filter(pk__in=first_in_period, referred_by__isnull=False)
     queryset = Customer.objects.all() if customers is None else customers
-    return queryset.filter(Exists(referred)).count()
+    return queryset.filter(pk__in=referrers.values("referred_by")).count()
 
 
 def _mrr(period: Period, customers) -> dict:
