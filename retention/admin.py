@@ -41,6 +41,8 @@ from retention.models import (
     Order,
     OrderLine,
     PriceChange,
+    MetricSnapshot,
+    NightlyRun,
     SupportTicket,
     Target,
 )
@@ -580,3 +582,31 @@ class TargetAdmin(admin.ModelAdmin):
             return "—"
         unit = {"change": " %", "points": " pts"}.get(obj.kind, "")
         return f"{evaluation.result:+}{unit}" if obj.kind != "value" else f"{evaluation.result}"
+
+
+@admin.register(MetricSnapshot)
+class MetricSnapshotAdmin(admin.ModelAdmin):
+    """Read-only: snapshots are made by the nightly job and `compute_metrics --save`."""
+
+    list_display = ["grain", "start", "end", "subset", "window_days", "computed_at"]
+    list_filter = ["grain", "subset"]
+    date_hierarchy = "start"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(NightlyRun)
+class NightlyRunAdmin(admin.ModelAdmin):
+    """Read-only history of the nightly pipeline: when it ran and what each step did."""
+
+    list_display = ["night", "started_at", "finished_at", "outcomes"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

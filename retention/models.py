@@ -245,6 +245,8 @@ class Order(models.Model):
             models.Index(fields=["ordered_at"], name="retention_order_date"),
             # Per-customer summaries and "first order ever" look-ups.
             models.Index(fields=["customer", "ordered_at"], name="retention_order_customer_date"),
+            # The nightly job: orders written since its previous run.
+            models.Index(fields=["updated_at"], name="retention_order_updated"),
         ]
 
     def __str__(self) -> str:
@@ -511,6 +513,69 @@ class Target(models.Model):
             raise ValidationError({"metric": _("Not a metric of the spec.")})
         if self.customer_type and self.customer_type not in metrics.CUSTOMER_TYPES:
             raise ValidationError({"customer_type": _("Not a customer type or sector.")})
+
+
+class MetricSnapshot(models.Model):
+    """The period metrics of one period and subset, as computed at `computed_at`.
+
+    Day, month and quarter snapshots are made by the nightly job: a month's or a
+    quarter's is updated each night until the period is over (its `end` moves),
+    so one row per period holds the latest figures. Custom periods are saved by
+    `compute_metrics --save`.
+    """
+
+    class Grain(models.TextChoices):
+        DAY = "day", _("Day")
+        MONTH = "month", _("Month")
+        QUARTER = "quarter", _("Quarter")
+        CUSTOM = "custom", _("Custom period")
+
+    grain = models.CharField(max_length=7, choices=Grain.choices)
+    start = models.DateField()
+    end = models.DateField()
+    subset = models.CharField(max_length=200, blank=True, help_text=_("Empty: all customers."))
+    window_days = models.PositiveIntegerField()
+    new_offering_window_days = models.PositiveIntegerField()
+    figures = models.JSONField(help_text=_("The object compute_metrics --json prints."))
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-start", "grain"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "start", "subset", "window_days", "new_offering_window_days"],
+                condition=~Q(grain="custom"), name="retention_snapshot_one_per_period",
+            ),
+            models.UniqueConstraint(
+                fields=["start", "end", "subset", "window_days", "new_offering_window_days"],
+                condition=Q(grain="custom"), name="retention_snapshot_custom_once",
+            ),
+            models.CheckConstraint(condition=Q(end__gte=models.F("start")),
+                                   name="retention_snapshot_end_after_start"),
+        ]
+        indexes = [
+            # Late orders: the snapshots whose period ends on or after a date.
+            models.Index(fields=["end"], name="retention_snapshot_end"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.grain} {self.start}..{self.end}" + (f" [{self.subset}]" if self.subset else "")
+
+
+class NightlyRun(models.Model):
+    """One run of the nightly pipeline for the night after `night` (a day in the business zone)."""
+
+    night = models.DateField()
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcomes = models.JSONField(default=list, help_text=_("[step, what it did] pairs."))
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["finished_at"], name="retention_nightly_finished")]
+
+    def __str__(self) -> str:
+        return f"night of {self.night} at {self.started_at:%Y-%m-%d %H:%M}"
 
 
 def business_currency() -> str:

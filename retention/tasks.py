@@ -3,7 +3,6 @@
 from datetime import date
 
 from celery import shared_task
-from django.utils import timezone
 
 from retention import nightly, summaries
 from retention.models import Customer
@@ -11,9 +10,8 @@ from retention.models import Customer
 
 @shared_task
 def run_nightly(on: str | None = None) -> list[tuple[str, str]]:
-    """Run the nightly pipeline for `on` (ISO date; default: today in the business zone)."""
-    day = date.fromisoformat(on) if on else timezone.localdate()
-    return nightly.run(day)
+    """Run the nightly pipeline for the night after `on` (ISO date; default: yesterday)."""
+    return nightly.run(date.fromisoformat(on) if on else nightly.default_night())
 
 
 @shared_task

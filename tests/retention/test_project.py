@@ -94,11 +94,11 @@ def test_run_nightly_repairs_stale_summaries_and_is_safe_to_rerun():
 
     call_command("run_nightly", "--date", "2025-03-01", stdout=out)
 
-    assert "customer summaries: 1 customers checked, 1 summaries corrected" in out.getvalue()
+    assert "customer summaries: 1 customers checked, 1 corrected" in out.getvalue()
     assert not summaries.stale().exists()
     again = io.StringIO()
     call_command("run_nightly", "--date", "2025-03-01", stdout=again)
-    assert "customer summaries: 1 customers checked, 0 summaries corrected" in again.getvalue()
+    assert "customer summaries: customers with changed orders checked, 0 corrected" in again.getvalue()
 
 
 def test_run_nightly_rejects_a_bad_date():

@@ -5,7 +5,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retention import metrics
+from retention import metrics, snapshots
 
 
 class Command(BaseCommand):
@@ -33,20 +33,22 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["segment"]:
             raise CommandError("Segments are not computed yet: --segment arrives with them.")
-        if options["save"]:
-            raise CommandError("Metric snapshots are not stored yet: --save arrives with them.")
         start, end = (_date(options[name], name) for name in ("start", "end"))
         subset = metrics.Subset(source=options["source"], customer_type=options["customer_type"],
                                 category=options["category"])
+        windows = {"window_days": options["window_days"],
+                   "new_offering_window_days": options["new_offering_window_days"]}
         try:
-            figures = metrics.compute(
-                start, end, window_days=options["window_days"],
-                new_offering_window_days=options["new_offering_window_days"], subset=subset,
-            )
+            if options["save"]:
+                snapshot = snapshots.save(start, end, subset=subset, **windows)
+                figures = snapshot.figures
+                self.stderr.write(f"Saved as {snapshot.grain} snapshot {snapshot.pk}.")
+            else:
+                figures = metrics.as_json(metrics.compute(start, end, subset=subset, **windows))
         except metrics.InvalidPeriod as exc:
             raise CommandError(f"{exc}.") from None
         if options["json"]:
-            self.stdout.write(json.dumps(metrics.as_json(figures), indent=2))
+            self.stdout.write(json.dumps(figures, indent=2))
             return
         period = figures.pop("period")
         self.stdout.write(

@@ -1,23 +1,27 @@
-"""run_nightly [--date YYYY-MM-DD]: run the nightly pipeline once."""
+"""run_nightly [--date YYYY-MM-DD] [--full]: run the nightly pipeline once."""
 
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from retention import nightly
 
 
 class Command(BaseCommand):
-    help = "Run the nightly pipeline once, the same code the schedule runs."
+    help = (
+        "Run the nightly pipeline once, the same code the schedule runs, for the night after "
+        "--date (default: yesterday, the last complete day)."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--date", help="The night to run, YYYY-MM-DD (default: today).")
+        parser.add_argument("--date", help="The day whose night to run, YYYY-MM-DD.")
+        parser.add_argument("--full", action="store_true",
+                            help="Check every customer's summary, not only those with changes.")
 
     def handle(self, *args, **options):
         try:
-            day = date.fromisoformat(options["date"]) if options["date"] else timezone.localdate()
+            night = date.fromisoformat(options["date"]) if options["date"] else nightly.default_night()
         except ValueError:
             raise CommandError(f"--date {options['date']!r} is not a date (use YYYY-MM-DD).") from None
-        for name, outcome in nightly.run(day):
+        for name, outcome in nightly.run(night, full=options["full"]):
             self.stdout.write(f"{name}: {outcome}")
