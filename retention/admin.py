@@ -41,6 +41,7 @@ from retention.models import (
     Order,
     OrderLine,
     PriceChange,
+    CustomerSegment,
     MetricSnapshot,
     NightlyRun,
     SupportTicket,
@@ -604,6 +605,25 @@ class NightlyRunAdmin(admin.ModelAdmin):
     """Read-only history of the nightly pipeline: when it ran and what each step did."""
 
     list_display = ["night", "started_at", "finished_at", "outcomes"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CustomerSegment)
+class CustomerSegmentAdmin(admin.ModelAdmin):
+    """Read-only: segments are stored by the nightly job, one row per customer and date."""
+
+    list_display = ["snapshot_on", "customer", "segment", "recency_score", "frequency_score",
+                    "monetary_score", "recency_days", "frequency", "monetary"]
+    list_filter = ["segment", "snapshot_on"]
+    list_select_related = ["customer"]
+    search_fields = ["customer__external_id", "customer__email"]
+    raw_id_fields = ["customer"]
+    show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:
         return False

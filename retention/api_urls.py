@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from retention import api
-from retention.metrics_api import CohortsView, MetricsView
+from retention.metrics_api import CohortsView, MetricsView, MigrationView, SegmentsView
 
 
 class Router(DefaultRouter):
@@ -30,6 +30,8 @@ router.register("tickets", api.SupportTicketViewSet, basename="ticket")
 urlpatterns = [
     path("metrics/", MetricsView.as_view(), name="metrics"),
     path("metrics/cohorts/", CohortsView.as_view(), name="metrics-cohorts"),
+    path("metrics/segments/", SegmentsView.as_view(), name="metrics-segments"),
+    path("metrics/migration/", MigrationView.as_view(), name="metrics-migration"),
     # An enrolment's key is its customer and its course, so its URL has both.
     path(
         "enrolments/",

@@ -19,6 +19,7 @@ beside the code that makes them.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -28,7 +29,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
-from retention.models import Customer, Enrolment, Membership, Order, OrderLine
+from retention.models import Customer, CustomerSegment, Enrolment, Membership, Order, OrderLine
 
 KEYS = (
     "customers_start", "customers_end", "new_customers", "retained_customers",
@@ -57,15 +58,25 @@ class Subset:
     source: str = ""
     customer_type: str = ""
     category: str = ""
+    segment: str = ""
+    # The snapshot date the segment is read from (set by `compute`: the latest on or
+    # before the period's start, so the figures follow the customers who were in it).
+    segment_on: date | None = None
 
     def describe(self) -> dict[str, str]:
-        return {name: value for name, value in self.__dict__.items() if value}
+        return {name: (value.isoformat() if isinstance(value, date) else value)
+                for name, value in self.__dict__.items() if value}
 
     def customers(self) -> QuerySet | None:
         """The customers of the subset, or None for everyone."""
-        if not (self.source or self.customer_type or self.category):
+        if not (self.source or self.customer_type or self.category or self.segment):
             return None
         queryset = Customer.objects.all()
+        if self.segment:
+            queryset = queryset.filter(
+                pk__in=CustomerSegment.objects.filter(snapshot_on=self.segment_on,
+                                                      segment=self.segment).values("customer")
+            )
         if self.source:
             queryset = queryset.filter(acquisition_source=self.source)
         if self.customer_type in ("individual", "organisation"):
@@ -146,6 +157,8 @@ def compute(start: date, end: date, *, window_days: int | None = None,
             f"(use one of {', '.join(CUSTOMER_TYPES)})"
         )
 
+    if options.subset.segment:
+        options.subset = _with_segment_date(options.subset, start)
     period = Period(start, end)
     previous = period.previous()
     zone = ZoneInfo(settings.TIME_ZONE)
@@ -205,6 +218,19 @@ def compute(start: date, end: date, *, window_days: int | None = None,
         },
         **{key: figures[key] for key in KEYS},
     }
+
+
+def _with_segment_date(subset: Subset, start: date) -> Subset:
+    from retention import segments
+
+    if subset.segment not in segments.NAMES:
+        raise InvalidPeriod(f"unknown segment {subset.segment!r} (use one of "
+                            f"{', '.join(segments.NAMES)})")
+    on = (CustomerSegment.objects.filter(snapshot_on__lte=start).order_by("-snapshot_on")
+          .values_list("snapshot_on", flat=True).first())
+    if on is None:
+        raise InvalidPeriod(f"no segment snapshot on or before {start} (run_nightly makes them)")
+    return dataclasses.replace(subset, segment_on=on)
 
 
 # Counting ---------------------------------------------------------------------------------------

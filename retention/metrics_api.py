@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from retention import cohorts, metrics
+from retention import cohorts, metrics, segments
 from retention.management.commands.cohort_retention import as_json as cohorts_json
 
 
@@ -26,11 +26,6 @@ class MetricsQuery(serializers.Serializer):
     )
     category = serializers.CharField(required=False, default="", max_length=100)
     segment = serializers.CharField(required=False, default="", max_length=50)
-
-    def validate_segment(self, value):
-        if value:
-            raise ValidationError(_("Segments are not computed yet."))
-        return value
 
     def validate(self, data):
         if data["end"] < data["start"]:
@@ -51,7 +46,7 @@ class MetricsView(APIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         subset = metrics.Subset(source=data["source"], customer_type=data["customer_type"],
-                                category=data["category"])
+                                category=data["category"], segment=data["segment"])
         try:
             figures = metrics.compute(
                 data["start"], data["end"], window_days=data.get("window_days"),
@@ -89,3 +84,43 @@ class CohortsView(APIView):
         except metrics.InvalidPeriod as exc:
             raise ValidationError({"detail": str(exc)}) from None
         return Response(cohorts_json(result))
+
+
+class SegmentsQuery(serializers.Serializer):
+    on = serializers.DateField(help_text=_("A snapshot date."))
+
+
+class MigrationQuery(serializers.Serializer):
+    first = serializers.DateField(help_text=_("The earlier snapshot date."))
+    second = serializers.DateField(help_text=_("The later snapshot date."))
+
+    def validate(self, data):
+        if data["second"] < data["first"]:
+            raise ValidationError({"second": _("The second date is before the first.")})
+        return data
+
+
+class SegmentsView(APIView):
+    """Customers per segment on a snapshot date (`on`), in the order of the segment table."""
+
+    @extend_schema(summary="Segment sizes", parameters=[SegmentsQuery],
+                   responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
+    def get(self, request):
+        query = SegmentsQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        on = query.validated_data["on"]
+        return Response({"on": on.isoformat(), "segments": segments.sizes(on)})
+
+
+class MigrationView(APIView):
+    """Moves between two snapshot dates, with the revenue at stake in each."""
+
+    @extend_schema(summary="Segment migration", parameters=[MigrationQuery],
+                   responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
+    def get(self, request):
+        query = MigrationQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        first, second = query.validated_data["first"], query.validated_data["second"]
+        moves = [{**move, "revenue": float(move["revenue"])}
+                 for move in segments.migration(first, second)]
+        return Response({"first": first.isoformat(), "second": second.isoformat(), "moves": moves})

@@ -578,5 +578,33 @@ class NightlyRun(models.Model):
         return f"night of {self.night} at {self.started_at:%Y-%m-%d %H:%M}"
 
 
+class CustomerSegment(models.Model):
+    """A customer's RFM scores and named segment on a snapshot date (retention/segments.py)."""
+
+    snapshot_on = models.DateField(help_text=_("The snapshot (as-of) date."))
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="segments")
+    segment = models.CharField(max_length=20)
+    recency_score = models.PositiveSmallIntegerField(null=True)
+    frequency_score = models.PositiveSmallIntegerField(null=True)
+    monetary_score = models.PositiveSmallIntegerField(null=True)
+    recency_days = models.PositiveIntegerField(null=True, help_text=_("Days since the last order."))
+    frequency = models.PositiveIntegerField(help_text=_("Paid orders in the lookback."))
+    monetary = models.DecimalField(max_digits=14, decimal_places=2,
+                                   help_text=_("Revenue in the lookback."))
+
+    class Meta:
+        ordering = ["-snapshot_on", "customer"]
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot_on", "customer"], name="retention_segment_once"),
+        ]
+        indexes = [
+            # Segment sizes and the migration matrix group one date's rows by segment.
+            models.Index(fields=["snapshot_on", "segment"], name="retention_segment_on"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.segment} on {self.snapshot_on}"
+
+
 def business_currency() -> str:
     return settings.RETENTION_CURRENCY

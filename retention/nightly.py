@@ -9,8 +9,9 @@ all history:
 1. customer summaries: refresh the customers whose orders changed since the
    previous run (every write path keeps them right already; this is the safety
    net), or every customer with `full=True`;
-2. snapshots: the day's, the month-to-date's and the quarter-to-date's metrics;
-3. late data: stored snapshots of periods ending on or after the earliest order
+2. segments: every customer's RFM scores and segment on `night`;
+3. snapshots: the day's, the month-to-date's and the quarter-to-date's metrics;
+4. late data: stored snapshots of periods ending on or after the earliest order
    changed since the previous run (a late or refunded order) are recomputed.
 
 Running a night twice gives the same snapshots.
@@ -22,7 +23,7 @@ from datetime import date, timedelta
 from django.db.models import Min
 from django.utils import timezone
 
-from retention import snapshots, summaries
+from retention import segments, snapshots, summaries
 from retention.models import Customer, NightlyRun, Order
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,10 @@ def run(night: date, *, full: bool = False) -> list[tuple[str, str]]:
         corrected = summaries.refresh(customers)
         outcomes.append(("customer summaries",
                          f"customers with changed orders checked, {corrected} corrected"))
+
+    sizes = segments.snapshot(night)
+    outcomes.append(("segments", ", ".join(f"{name} {n}" for name, n in sizes.items() if n)
+                     or "no customer has ordered yet"))
 
     made = snapshots.save_night(night)
     outcomes.append(("snapshots", ", ".join(f"{s.grain} {s.start}..{s.end}" for s in made)))

@@ -258,7 +258,7 @@ def test_compute_metrics_json_has_every_key_of_the_spec(scenario):
         (["--start", "2025-13-01", "--end", "2025-12-31"], "--start '2025-13-01' is not a date"),
         (["--start", "2025-07-01", "--end", "2025-06-01"], "is before the start"),
         (["--start", "2025-07-01", "--end", "2025-09-30", "--window-days", "0"], "at least 1 day"),
-        (["--start", "2025-07-01", "--end", "2025-09-30", "--segment", "loyal"], "Segments"),
+        (["--start", "2025-07-01", "--end", "2025-09-30", "--segment", "loyal"], "unknown segment"),
     ],
 )
 def test_compute_metrics_explains_bad_arguments(args, message):
@@ -284,7 +284,7 @@ def test_the_api_returns_the_same_object_as_the_command(scenario, api_client):
         ({"start": "soon", "end": "2025-06-01"}, "start"),
         ({"start": "2025-07-01", "end": "2025-09-30", "window_days": 0}, "window_days"),
         ({"start": "2025-07-01", "end": "2025-09-30", "customer_type": "alien"}, "customer_type"),
-        ({"start": "2025-07-01", "end": "2025-09-30", "segment": "loyal"}, "segment"),
+        ({"start": "2025-07-01", "end": "2025-09-30", "segment": "loyal"}, "detail"),
         ({"end": "2025-09-30"}, "start"),
     ],
 )

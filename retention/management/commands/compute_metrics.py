@@ -26,16 +26,16 @@ class Command(BaseCommand):
                             help=f"Only customers of this type: {', '.join(metrics.CUSTOMER_TYPES)}.")
         parser.add_argument("--category", default="",
                             help="Only customers who bought a course of this category.")
-        parser.add_argument("--segment", default="", help="Only customers of this segment.")
+        parser.add_argument("--segment", default="",
+                            help="Only customers of this segment on the latest snapshot on or "
+                            "before --start.")
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
         parser.add_argument("--save", action="store_true", help="Store the figures as a snapshot.")
 
     def handle(self, *args, **options):
-        if options["segment"]:
-            raise CommandError("Segments are not computed yet: --segment arrives with them.")
         start, end = (_date(options[name], name) for name in ("start", "end"))
         subset = metrics.Subset(source=options["source"], customer_type=options["customer_type"],
-                                category=options["category"])
+                                category=options["category"], segment=options["segment"])
         windows = {"window_days": options["window_days"],
                    "new_offering_window_days": options["new_offering_window_days"]}
         try:

@@ -1,0 +1,179 @@
+"""RFM scores, named segments per snapshot date, and the migration between two dates.
+
+Over the lookback (LOOKBACK_DAYS up to the as-of date, both included), each
+customer with a paid order in it gets recency (days since their last order),
+frequency (orders) and monetary (revenue), scored 1-5 by quintile: a score is
+ceil(5 × the share of customers whose value is no better), so the best value
+scores 5 and equal values always score the same. Every customer with a paid
+order dated on or before the as-of date gets exactly one segment, the first
+rule of SEGMENTS that holds (the table the README publishes).
+
+`snapshot(on)` stores the segments of a date with one INSERT ... SELECT: the
+per-customer facts, the window functions that score them and the rules run in
+the database, never row by row in Python. It replaces the date's earlier rows,
+so it can run twice.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import (
+    Count,
+    DecimalField,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    Window,
+)
+from django.db.models.functions import Coalesce, CumeDist, ExtractMonth, ExtractYear, TruncDate
+
+from retention.metrics import midnight, money
+from retention.models import CustomerSegment, Order
+
+LOOKBACK_DAYS = 365
+
+# (name, rule): the first rule that holds names the customer's segment.
+SEGMENTS = [
+    ("inactive", "no paid order in the lookback"),
+    ("one_time", "one paid order ever"),
+    ("two_time", "two paid orders ever"),
+    ("loyalist", "recency, frequency and monetary scores all 4 or 5"),
+    ("under_performer", "spent less than half of what they spent in the year before the lookback"),
+    ("seasonal", "paid orders in the same calendar month of different years"),
+    ("at_risk", "recency score 1 or 2 with a frequency score of 3 or more"),
+    ("promising", "recency score 4 or 5"),
+    ("regular", "everyone else"),
+]
+NAMES = [name for name, _rule in SEGMENTS]
+
+RULES_SQL = """CASE
+    WHEN s.orders_ever = 1 THEN 'one_time'
+    WHEN s.orders_ever = 2 THEN 'two_time'
+    WHEN s.r >= 4 AND s.f >= 4 AND s.m >= 4 THEN 'loyalist'
+    WHEN s.spent_year_before > 0 AND s.monetary * 2 < s.spent_year_before THEN 'under_performer'
+    WHEN s.year_months > s.months THEN 'seasonal'
+    WHEN s.r <= 2 AND s.f >= 3 THEN 'at_risk'
+    WHEN s.r >= 4 THEN 'promising'
+    ELSE 'regular'
+END"""
+
+
+def _score(column: str) -> str:
+    # ceil(5 × cume_dist); cume_dist is k/n, which lands exactly on these bounds.
+    return (f"CASE WHEN {column} <= 0.2 THEN 1 WHEN {column} <= 0.4 THEN 2 "
+            f"WHEN {column} <= 0.6 THEN 3 WHEN {column} <= 0.8 THEN 4 ELSE 5 END")
+
+
+def _facts(on: date):
+    """Per customer with a paid order on or before `on`: the facts the rules read."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    end_at = midnight(on + timedelta(days=1), zone)
+    lookback_at = midnight(on - timedelta(days=LOOKBACK_DAYS - 1), zone)
+    year_before_at = midnight(on - timedelta(days=2 * LOOKBACK_DAYS - 1), zone)
+    amount = DecimalField(max_digits=14, decimal_places=2)
+    in_lookback = Q(ordered_at__gte=lookback_at)
+    return (
+        Order.objects.counting().filter(ordered_at__lt=end_at).order_by().values("customer")
+        .annotate(
+            last_on=Max(TruncDate("ordered_at", tzinfo=zone)),
+            orders_ever=Count("pk"),
+            frequency=Count("pk", filter=in_lookback),
+            monetary=Coalesce(Sum("amount", filter=in_lookback), Value(0), output_field=amount),
+            spent_year_before=Coalesce(
+                Sum("amount", filter=Q(ordered_at__gte=year_before_at, ordered_at__lt=lookback_at)),
+                Value(0), output_field=amount,
+            ),
+            months=Count(ExtractMonth("ordered_at", tzinfo=zone), distinct=True),
+            year_months=Count(
+                ExtractYear("ordered_at", tzinfo=zone) * 100 + ExtractMonth("ordered_at", tzinfo=zone),
+                distinct=True,
+            ),
+        )
+    )
+
+
+def _days_since(on: date, column: str) -> tuple[str, list]:
+    if connection.vendor == "postgresql":
+        return f"(CAST(%s AS date) - CAST({column} AS date))", [on]
+    return f"CAST(julianday(%s) - julianday({column}) AS integer)", [on.isoformat()]
+
+
+def snapshot(on: date) -> dict[str, int]:
+    """Store every customer's segment on `on` (replacing that date's rows); return the sizes."""
+    table = CustomerSegment._meta.db_table
+    columns = ("snapshot_on, customer_id, segment, recency_score, frequency_score, monetary_score, "
+               "recency_days, frequency, monetary")
+    active = _facts(on).filter(frequency__gt=0).annotate(
+        r_dist=Window(CumeDist(), order_by=F("last_on").asc()),
+        f_dist=Window(CumeDist(), order_by=F("frequency").asc()),
+        m_dist=Window(CumeDist(), order_by=F("monetary").asc()),
+    )
+    active_sql, active_params = active.query.sql_with_params()
+    inactive_sql, inactive_params = _facts(on).filter(frequency=0).query.sql_with_params()
+    days, days_params = _days_since(on, "s.last_on")
+    with transaction.atomic(), connection.cursor() as cursor:
+        CustomerSegment.objects.filter(snapshot_on=on).delete()
+        cursor.execute(
+            f"""INSERT INTO {table} ({columns})
+                SELECT %s, s.customer, {RULES_SQL}, s.r, s.f, s.m, {days}, s.frequency, s.monetary
+                FROM (SELECT q.*, {_score("q.r_dist")} AS r, {_score("q.f_dist")} AS f,
+                             {_score("q.m_dist")} AS m
+                      FROM ({active_sql}) q) s""",
+            [on, *days_params, *active_params],
+        )
+        cursor.execute(
+            f"""INSERT INTO {table} ({columns})
+                SELECT %s, s.customer, 'inactive', NULL, NULL, NULL, {days}, 0, 0
+                FROM ({inactive_sql}) s""",
+            [on, *days_params, *inactive_params],
+        )
+    return sizes(on)
+
+
+def sizes(on: date) -> dict[str, int]:
+    """Customers per segment on a snapshot date, in the order of SEGMENTS (one query)."""
+    counts = dict(
+        CustomerSegment.objects.filter(snapshot_on=on).order_by().values_list("segment")
+        .annotate(n=Count("pk"))
+    )
+    return {name: counts.get(name, 0) for name in NAMES}
+
+
+def migration(first: date, second: date) -> list[dict]:
+    """Moves between two snapshot dates: customers and revenue at stake per (from, to) pair.
+
+    The revenue at stake is the customers' revenue in the 365 days before `first`.
+    A customer without a segment on `first` (no paid order yet) comes from "new".
+    """
+    zone = ZoneInfo(settings.TIME_ZONE)
+    since_at = midnight(first - timedelta(days=365), zone)
+    until_at = midnight(first, zone)
+    amount = DecimalField(max_digits=14, decimal_places=2)
+    earlier = CustomerSegment.objects.filter(snapshot_on=first, customer=OuterRef("customer"))
+    revenue = (
+        Order.objects.counting()
+        .filter(customer=OuterRef("customer"), ordered_at__gte=since_at, ordered_at__lt=until_at)
+        .order_by().values("customer").annotate(total=Sum("amount")).values("total")
+    )
+    rows = (
+        CustomerSegment.objects.filter(snapshot_on=second)
+        .annotate(
+            from_segment=Coalesce(Subquery(earlier.values("segment")[:1]), Value("new")),
+            at_stake=Coalesce(Subquery(revenue, output_field=amount), Value(0), output_field=amount),
+        )
+        .order_by().values("from_segment", "segment")
+        .annotate(customers=Count("pk"), revenue=Sum("at_stake"))
+    )
+    return [
+        {"from": row["from_segment"], "to": row["segment"], "customers": row["customers"],
+         "revenue": money(row["revenue"] or 0)}
+        for row in rows
+    ]
