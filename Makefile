@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-install: $(STAMP)
+# Front-end libraries (charts) from the npm registry, pinned by package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+install: $(STAMP) node_modules/.package-lock.json
 
 # The application with demo data on the embedded default (SQLite, in-process tasks).
 # DEBUG defaults to 1 here; DEBUG=0 SECRET_KEY=... make run serves the same way.

@@ -156,6 +156,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Front-end libraries come from the npm registry (package.json; `make` runs npm ci) and
+# are served from here; pages work without them, charts need them.
+STATICFILES_DIRS = [
+    (f"vendor/{name}", BASE_DIR / "node_modules" / name / "dist")
+    for name in ("chart.js",)
+    if (BASE_DIR / "node_modules" / name / "dist").is_dir()
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -1,0 +1,120 @@
+"""The managers' metrics page: who may see it, what it shows, its CSV."""
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+
+from retention import targets
+from retention.views import parse
+from tests.factories import CustomerFactory, OrderFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def manager(django_user_model):
+    user = django_user_model.objects.create_user("boss", password="pw-boss-1234", is_staff=True)
+    user.groups.add(Group.objects.get_or_create(name="Managers")[0])
+    return user
+
+
+@pytest.fixture
+def manager_client(client, manager):
+    client.force_login(manager)
+    return client
+
+
+def test_strangers_are_sent_to_log_in_and_other_staff_are_refused(client, django_user_model):
+    assert client.get("/metrics/").url.startswith("/admin/login/?next=/metrics/")
+    clerk = django_user_model.objects.create_user("clerk", password="pw-clerk-1234", is_staff=True)
+    client.force_login(clerk)
+
+    assert client.get("/metrics/").status_code == 403
+    assert client.get("/metrics/export.csv").status_code == 403
+
+
+def test_a_manager_sees_every_metric_with_its_definition_and_the_previous_period(manager_client):
+    customer = CustomerFactory()
+    OrderFactory(customer=customer, amount=Decimal("120"), ordered_at=datetime(2025, 5, 2, tzinfo=UTC))
+    OrderFactory(customer=customer, amount=Decimal("80"), ordered_at=datetime(2025, 8, 2, tzinfo=UTC))
+
+    response = manager_client.get("/metrics/", {"period": "custom", "start": "2025-07-01",
+                                                "end": "2025-09-30"})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "2025-07-01 to 2025-09-30" in page and "2025-04-01 to 2025-06-30" in page
+    cards = {card["key"]: card for _title, group in response.context["groups"] for card in group}
+    assert len(cards) == 31
+    assert (cards["revenue"]["value"], cards["revenue"]["previous"], cards["revenue"]["change"]) == (
+        Decimal("80.00"), Decimal("120.00"), Decimal("-40.00"))
+    assert "R / S × 100." in page
+
+
+def test_the_quarters_targets_show_their_status(manager_client):
+    targets.load_plan(2025, 3)
+
+    response = manager_client.get("/metrics/", {"period": "custom", "start": "2025-07-01",
+                                                "end": "2025-09-30"})
+
+    cards = {card["key"]: card for _title, group in response.context["groups"] for card in group}
+    assert cards["nps"]["target"]["evaluation"].status == "no data"
+    assert "40.00 to 50.00" in response.content.decode()
+
+
+def test_the_csv_holds_every_metric_of_the_page(manager_client):
+    response = manager_client.get("/metrics/export.csv", {"period": "custom", "start": "2025-07-01",
+                                                          "end": "2025-09-30"})
+
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert len(rows) == 31 and rows[0]["metric"] == "customers_start"
+    assert rows[0]["start"] == "2025-07-01" and rows[0]["previous_end"] == "2025-06-30"
+
+
+def test_a_bad_custom_period_is_explained(manager_client):
+    response = manager_client.get("/metrics/", {"period": "custom", "start": "2025-09-30",
+                                                "end": "2025-07-01"})
+
+    assert response.status_code == 400
+    assert "is before the start" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("period", "start", "end"),
+    [("this_quarter", date(2025, 7, 1), date(2025, 8, 10)),
+     ("last_quarter", date(2025, 4, 1), date(2025, 6, 30)),
+     ("this_month", date(2025, 8, 1), date(2025, 8, 10)),
+     ("last_month", date(2025, 7, 1), date(2025, 7, 31))],
+)
+def test_the_period_picker(period, start, end):
+    choice = parse({"period": period}, today=date(2025, 8, 10))
+
+    assert (choice.start, choice.end) == (start, end)
+
+
+@pytest.mark.parametrize("customers", [1, 20])
+def test_the_page_runs_the_same_queries_whatever_the_number_of_customers(
+        manager_client, customers, django_assert_max_num_queries):
+    for _ in range(customers):
+        OrderFactory(ordered_at=datetime(2025, 8, 2, tzinfo=UTC))
+    query = {"period": "custom", "start": "2025-07-01", "end": "2025-09-30"}
+    manager_client.get("/metrics/", query)  # the first view stores the trend's quarters
+    # session and user, the groups check, 2 × the engine (one aggregate each for the period,
+    # its previous and the 365 days behind clv_simple, engagement, referrals, 4 MRR), targets,
+    # the stored trend snapshots, and the picker's sources and categories.
+    with django_assert_max_num_queries(40):
+        response = manager_client.get("/metrics/", query)
+    assert len(response.context["trend"]["labels"]) == 8
+
+
+def test_the_trend_shows_eight_quarters_from_snapshots(manager_client):
+    from retention.models import MetricSnapshot
+
+    manager_client.get("/metrics/")
+
+    assert MetricSnapshot.objects.filter(grain="quarter").count() == 8
