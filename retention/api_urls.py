@@ -4,7 +4,13 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from retention import api
-from retention.metrics_api import CohortsView, MetricsView, MigrationView, SegmentsView
+from retention.metrics_api import (
+    CohortsView,
+    MetricsView,
+    MigrationView,
+    PriceUpdateView,
+    SegmentsView,
+)
 
 
 class Router(DefaultRouter):
@@ -32,6 +38,7 @@ urlpatterns = [
     path("metrics/cohorts/", CohortsView.as_view(), name="metrics-cohorts"),
     path("metrics/segments/", SegmentsView.as_view(), name="metrics-segments"),
     path("metrics/migration/", MigrationView.as_view(), name="metrics-migration"),
+    path("metrics/price-update/", PriceUpdateView.as_view(), name="metrics-price-update"),
     # An enrolment's key is its customer and its course, so its URL has both.
     path(
         "enrolments/",

@@ -97,17 +97,24 @@ class Subset:
     customer_type: str = ""
     category: str = ""
     segment: str = ""
+    # Buyers of these course or bundle codes: a paid order with a line for one of them.
+    offerings: tuple[str, ...] = ()
     # The snapshot date the segment is read from (set by `compute`: the latest on or
     # before the period's start, so the figures follow the customers who were in it).
     segment_on: date | None = None
 
     def describe(self) -> dict[str, str]:
-        return {name: (value.isoformat() if isinstance(value, date) else value)
-                for name, value in self.__dict__.items() if value}
+        shown = {name: value for name, value in self.__dict__.items() if value}
+        if self.segment_on:
+            shown["segment_on"] = self.segment_on.isoformat()
+        if self.offerings:
+            shown["offerings"] = ",".join(self.offerings)
+        return shown
 
     def customers(self) -> QuerySet | None:
         """The customers of the subset, or None for everyone."""
-        if not (self.source or self.customer_type or self.category or self.segment):
+        if not (self.source or self.customer_type or self.category or self.segment
+                or self.offerings):
             return None
         queryset = Customer.objects.all()
         if self.segment:
@@ -128,6 +135,11 @@ class Subset:
                 order__customer=OuterRef("pk"), order__status=Order.Status.PAID
             ).filter(Q(course__category=self.category) | Q(bundle__courses__category=self.category))
             queryset = queryset.filter(Exists(lines))
+        if self.offerings:
+            bought = OrderLine.objects.filter(order__status=Order.Status.PAID).filter(
+                Q(course__code__in=self.offerings) | Q(bundle__code__in=self.offerings)
+            ).values("order__customer")
+            queryset = queryset.filter(pk__in=bought)
         return queryset
 
 

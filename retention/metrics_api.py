@@ -1,5 +1,7 @@
 """GET /api/v1/metrics/: the same object as `compute_metrics --json`."""
 
+import json
+
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -8,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from retention import cohorts, metrics, segments
+from retention import cohorts, metrics, price_update, segments
 from retention.management.commands.cohort_retention import as_json as cohorts_json
 
 
@@ -124,3 +126,26 @@ class MigrationView(APIView):
         moves = [{**move, "revenue": float(move["revenue"])}
                  for move in segments.migration(first, second)]
         return Response({"first": first.isoformat(), "second": second.isoformat(), "moves": moves})
+
+
+class PriceUpdateQuery(serializers.Serializer):
+    date = serializers.DateField(required=False, help_text=_("The day prices changed (default: the latest)."))
+    days = serializers.IntegerField(required=False, min_value=1, max_value=3650,
+                                    help_text=_("Days on each side (default: since the update)."))
+
+
+class PriceUpdateView(APIView):
+    """The main metrics before and after a price update, for all customers and the buyers of the
+    repriced offerings (the object `price_update_effect --json` prints)."""
+
+    @extend_schema(summary="Price update effect", parameters=[PriceUpdateQuery],
+                   responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT})
+    def get(self, request):
+        query = PriceUpdateQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            result = price_update.compare(query.validated_data.get("date"),
+                                          days=query.validated_data.get("days"))
+        except price_update.NoPriceUpdate as exc:
+            raise ValidationError({"date": str(exc)}) from None
+        return Response(json.loads(json.dumps(result, default=float)))
