@@ -41,6 +41,8 @@ from retention.models import (
     Order,
     OrderLine,
     PriceChange,
+    Alert,
+    AlertRule,
     CustomerSegment,
     MetricSnapshot,
     NightlyRun,
@@ -624,6 +626,29 @@ class CustomerSegmentAdmin(admin.ModelAdmin):
     search_fields = ["customer__external_id", "customer__email"]
     raw_id_fields = ["customer"]
     show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ["metric", "direction", "threshold_percent", "trailing_months", "enabled"]
+    list_filter = ["enabled", "direction"]
+    list_editable = ["enabled"]
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    """Read-only: alerts are raised by the nightly job."""
+
+    list_display = ["rule", "month", "value", "trailing_average", "change_percent", "raised_at",
+                    "emailed_at"]
+    list_select_related = ["rule"]
+    list_filter = ["month"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -606,5 +606,65 @@ class CustomerSegment(models.Model):
         return f"{self.customer_id} {self.segment} on {self.snapshot_on}"
 
 
+class AlertRule(models.Model):
+    """Email managers when a metric's month to date moves beyond a threshold against its
+    trailing average (retention/alerts.py; checked nightly)."""
+
+    class Direction(models.TextChoices):
+        UP = "up", _("Rises")
+        DOWN = "down", _("Falls")
+        EITHER = "either", _("Rises or falls")
+
+    metric = models.CharField(max_length=50, help_text=_("A key of the metric spec."))
+    direction = models.CharField(max_length=6, choices=Direction.choices, default=Direction.EITHER)
+    threshold_percent = models.DecimalField(
+        max_digits=7, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("Alert when the month to date differs from the trailing average by at "
+                    "least this much, relative (%)."),
+    )
+    trailing_months = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text=_("Complete months before this one that make the average."),
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["metric"]
+        constraints = [
+            models.CheckConstraint(condition=Q(threshold_percent__gt=0),
+                                   name="retention_alertrule_threshold_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.get_direction_display().lower()} by {self.threshold_percent} %"
+
+    def clean(self):
+        from retention import metrics
+
+        if self.metric not in metrics.KEYS:
+            raise ValidationError({"metric": _("Not a metric of the spec.")})
+
+
+class Alert(models.Model):
+    """One alert raised by a rule for one month: raised once, emailed once."""
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="alerts")
+    month = models.DateField(help_text=_("First day of the month it is about."))
+    value = models.DecimalField(max_digits=16, decimal_places=2)
+    trailing_average = models.DecimalField(max_digits=16, decimal_places=2)
+    change_percent = models.DecimalField(max_digits=12, decimal_places=2)
+    raised_at = models.DateTimeField()
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "month"], name="retention_alert_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule.metric} {self.change_percent:+} % in {self.month:%Y-%m}"
+
+
 def business_currency() -> str:
     return settings.RETENTION_CURRENCY

@@ -12,7 +12,8 @@ all history:
 2. segments: every customer's RFM scores and segment on `night`;
 3. snapshots: the day's, the month-to-date's and the quarter-to-date's metrics;
 4. late data: stored snapshots of periods ending on or after the earliest order
-   changed since the previous run (a late or refunded order) are recomputed.
+   changed since the previous run (a late or refunded order) are recomputed;
+5. alerts: each alert rule is checked and managers are emailed, once per alert.
 
 Running a night twice gives the same snapshots.
 """
@@ -23,7 +24,7 @@ from datetime import date, timedelta
 from django.db.models import Min
 from django.utils import timezone
 
-from retention import segments, snapshots, summaries
+from retention import alerts, segments, snapshots, summaries
 from retention.models import Customer, NightlyRun, Order
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,9 @@ def run(night: date, *, full: bool = False) -> list[tuple[str, str]]:
         outcomes.append(("late data", f"orders changed back to {day}: {count} snapshots recomputed"))
     else:
         outcomes.append(("late data", "no order changed"))
+
+    raised = alerts.check(night)
+    outcomes.append(("alerts", ", ".join(str(alert) for alert in raised) or "none raised"))
 
     record.outcomes = outcomes
     record.finished_at = timezone.now()

@@ -198,6 +198,8 @@ EMAIL_BACKEND = env(
 )
 EMAIL_FILE_PATH = VAR_DIR / "sent-emails"
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Courses <no-reply@localhost>")
+# Where the site is reached, for links in emails (alerts, and later customer links).
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000")
 SERVER_EMAIL = env("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # Celery: with CELERY_BROKER_URL unset, tasks run in-process (embedded default).

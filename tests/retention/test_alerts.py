@@ -1,0 +1,95 @@
+"""Metric alerts: raised once, emailed once, with a link to the page behind them."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+
+from retention import alerts, nightly
+from retention.models import Alert, AlertRule
+from tests.factories import CustomerFactory, OrderFactory
+
+pytestmark = pytest.mark.django_db
+NIGHT = date(2025, 8, 20)
+
+
+def orders_on(*days):
+    customer = CustomerFactory()
+    for day in days:
+        OrderFactory(customer=customer, amount=Decimal("10"),
+                     ordered_at=datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC))
+
+
+@pytest.fixture
+def history():
+    # Two orders in each of May, June and July; four in August up to the 20th: +100 %.
+    orders_on("2025-05-03", "2025-05-04", "2025-06-03", "2025-06-04", "2025-07-03", "2025-07-04",
+              "2025-08-01", "2025-08-02", "2025-08-03", "2025-08-04")
+
+
+@pytest.fixture
+def manager(django_user_model):
+    user = django_user_model.objects.create_user("boss", email="boss@example.com", is_staff=True)
+    user.groups.add(Group.objects.get_or_create(name="Managers")[0])
+    return user
+
+
+def rule(**kwargs):
+    return AlertRule.objects.create(**{"metric": "orders", "threshold_percent": Decimal("50"),
+                                       "trailing_months": 3, **kwargs})
+
+
+def test_a_sharp_rise_is_raised_once_and_emailed_once(
+        history, manager, mailoutbox, django_capture_on_commit_callbacks, settings):
+    settings.SITE_URL = "https://retention.example.com"
+    rule(direction="up")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        raised = alerts.check(NIGHT)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = alerts.check(NIGHT)
+
+    assert len(raised) == 1 and again == []
+    alert = Alert.objects.get()
+    assert (alert.value, alert.trailing_average, alert.change_percent) == (
+        Decimal("4.00"), Decimal("2.00"), Decimal("100.00"))
+    assert alert.emailed_at is not None
+    assert len(mailoutbox) == 1
+    mail = mailoutbox[0]
+    assert mail.to == ["boss@example.com"] and mail.subject == "orders +100.00 % this month"
+    assert "https://retention.example.com/metrics/?period=this_month" in mail.body
+
+
+@pytest.mark.parametrize(("direction", "threshold", "fires"),
+                         [("down", "50", False), ("either", "100", True), ("up", "150", False)])
+def test_direction_and_threshold_decide(history, direction, threshold, fires):
+    rule(direction=direction, threshold_percent=Decimal(threshold))
+
+    assert bool(alerts.check(NIGHT)) is fires
+
+
+def test_an_alert_without_managers_to_tell_is_emailed_once_there_are(
+        history, django_user_model, mailoutbox, django_capture_on_commit_callbacks):
+    rule(direction="up")
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.check(NIGHT)
+    assert mailoutbox == [] and Alert.objects.get().emailed_at is None
+
+    boss = django_user_model.objects.create_user("boss", email="boss@example.com")
+    boss.groups.add(Group.objects.get_or_create(name="Managers")[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        alerts.check(NIGHT)
+
+    assert len(mailoutbox) == 1 and Alert.objects.get().emailed_at is not None
+
+
+def test_the_nightly_job_checks_the_rules(history, manager, mailoutbox,
+                                          django_capture_on_commit_callbacks):
+    rule(direction="up")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outcomes = dict(nightly.run(NIGHT))
+
+    assert outcomes["alerts"] == "orders +100.00 % in 2025-08"
+    assert len(mailoutbox) == 1
