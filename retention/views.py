@@ -203,3 +203,65 @@ def trend(subset: metrics.Subset, today: date, quarters: int = 8) -> dict:
 def _quarter_end(start: date) -> date:
     next_start = date(start.year + 1, 1, 1) if start.month == 10 else date(start.year, start.month + 3, 1)
     return next_start - timedelta(days=1)
+
+
+def _quarter_asked(query, today: date) -> tuple[int, int, list[str]]:
+    current = (today.year, (today.month - 1) // 3 + 1)
+    try:
+        year, quarter = int(query.get("year", current[0])), int(query.get("quarter", current[1]))
+    except ValueError:
+        return (*current, [_("Year and quarter are numbers.")])
+    if not (2000 <= year <= 2999 and 1 <= quarter <= 4):
+        return (*current, [_("Pick a quarter 1 to 4 of a year from 2000.")])
+    return year, quarter, []
+
+
+def scorecard_rows(year: int, quarter: int, today: date) -> list[dict]:
+    """Each target of the quarter with its evaluation; figures are computed once per subset."""
+    cache: dict = {}
+    result = []
+    for target in Target.objects.filter(year=year, quarter=quarter).order_by("metric", "pk"):
+        engine = targets.figures_for(target)
+        subset = (target.source, target.customer_type, target.category)
+
+        def figures(start, end, engine=engine, subset=subset):
+            if (subset, start, end) not in cache:
+                cache[subset, start, end] = engine(start, end)
+            return cache[subset, start, end]
+
+        evaluation = targets.evaluate(target, today=today, figures=figures)
+        result.append({"target": target, "evaluation": evaluation,
+                       "definition": metrics.DEFINITIONS.get(target.metric, ""),
+                       "subset": ", ".join(v for v in subset if v) or _("all customers")})
+    return result
+
+
+@managers_only
+def scorecard(request):
+    today = timezone.localdate()
+    year, quarter, errors = _quarter_asked(request.GET, today)
+    first, last = targets.quarter_bounds(year, quarter)
+    context = {"year": year, "quarter": quarter, "first": first, "last": last, "errors": errors,
+               "rows": scorecard_rows(year, quarter, today), "today": today,
+               "query": request.GET.urlencode()}
+    return render(request, "retention/scorecard.html", context)
+
+
+@managers_only
+def scorecard_csv(request):
+    today = timezone.localdate()
+    year, quarter, _errors = _quarter_asked(request.GET, today)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="scorecard-{year}-Q{quarter}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["metric", "subset", "kind", "low", "high", "status", "final", "result",
+                     "figure", "previous_figure", "period_start", "period_end",
+                     "previous_start", "previous_end", "note"])
+    for row in scorecard_rows(year, quarter, today):
+        target, evaluation = row["target"], row["evaluation"]
+        period, previous = evaluation.period or ("", ""), evaluation.previous_period or ("", "")
+        writer.writerow([target.metric, row["subset"], target.kind, target.low, target.high,
+                         evaluation.status, evaluation.final, _blank(evaluation.result),
+                         _blank(evaluation.figure), _blank(evaluation.previous_figure),
+                         *period, *previous, target.note])
+    return response

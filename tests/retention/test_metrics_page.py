@@ -118,3 +118,35 @@ def test_the_trend_shows_eight_quarters_from_snapshots(manager_client):
     manager_client.get("/metrics/")
 
     assert MetricSnapshot.objects.filter(grain="quarter").count() == 8
+
+
+def test_the_scorecard_lists_the_quarters_targets_with_their_figures(manager_client):
+    customer = CustomerFactory()
+    for month, amount in ((5, "100"), (8, "150")):
+        OrderFactory(customer=customer, amount=Decimal(amount),
+                     ordered_at=datetime(2025, month, 2, tzinfo=UTC))
+    targets.load_plan(2025, 3)
+
+    response = manager_client.get("/metrics/scorecard/", {"year": 2025, "quarter": 3})
+
+    assert response.status_code == 200
+    rows = {row["target"].metric: row for row in response.context["rows"]}
+    assert len(rows) == 6
+    assert rows["nps"]["evaluation"].status == "no data"
+    assert "Quarter scorecard: 2025 Q3" in response.content.decode()
+    exported = list(csv.DictReader(io.StringIO(
+        manager_client.get("/metrics/scorecard.csv", {"year": 2025, "quarter": 3}).content.decode())))
+    assert {row["metric"] for row in exported} == set(rows)
+    # The quarter is over: every target is judged on the whole of it, finally.
+    assert {(row["period_start"], row["period_end"], row["final"]) for row in exported} == {
+        ("2025-07-01", "2025-09-30", "True")}
+
+
+def test_the_scorecard_explains_a_bad_quarter_and_refuses_other_staff(manager_client, client,
+                                                                       django_user_model):
+    response = manager_client.get("/metrics/scorecard/", {"year": 2025, "quarter": 7})
+    assert "Pick a quarter 1 to 4" in response.content.decode()
+
+    clerk = django_user_model.objects.create_user("clerk2", password="pw-clerk-1234", is_staff=True)
+    client.force_login(clerk)
+    assert client.get("/metrics/scorecard/").status_code == 403
