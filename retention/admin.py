@@ -553,15 +553,8 @@ class TargetAdmin(admin.ModelAdmin):
         cache = getattr(_figures, "cache", None)
         if cache is None:
             cache = _figures.cache = {}
-        engine = targets.figures_for(obj)
-        subset = (obj.source, obj.customer_type, obj.category)
-
-        def figures(start, end):
-            if (subset, start, end) not in cache:
-                cache[subset, start, end] = engine(start, end)
-            return cache[subset, start, end]
-
-        return targets.evaluate(obj, today=timezone.localdate(), figures=figures)
+        return targets.evaluate(obj, today=timezone.localdate(),
+                                figures=targets.cached_figures(obj, cache))
 
     @admin.display(description=_("quarter"), ordering="year")
     def period_label(self, obj: Target) -> str:

@@ -66,6 +66,20 @@ def figures_for(target: Target) -> Callable[[date, date], dict]:
     return lambda start, end: metrics.compute(start, end, subset=subset)
 
 
+def cached_figures(target: Target, cache: dict) -> Callable[[date, date], dict]:
+    """The engine for the target's subset, remembering figures in `cache` (one request's):
+    the targets of a quarter share their periods, so each period is computed once."""
+    engine = figures_for(target)
+    subset = (target.source, target.customer_type, target.category)
+
+    def figures(start: date, end: date) -> dict:
+        if (subset, start, end) not in cache:
+            cache[subset, start, end] = engine(start, end)
+        return cache[subset, start, end]
+
+    return figures
+
+
 def evaluate(target: Target, *, today: date, figures: Callable[[date, date], dict] | None = None
              ) -> Evaluation:
     """Return the target's status on `today`; `figures(start, end)` gives the metrics."""

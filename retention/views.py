@@ -190,7 +190,7 @@ def trend(subset: metrics.Subset, today: date, quarters: int = 8) -> dict:
         new_offering_window_days=settings.NEW_OFFERING_WINDOW_DAYS)}
     labels, series = [], {name: [] for name in TREND_KEYS}
     for start in starts:
-        end = min(_quarter_end(start), today)
+        end = min(targets.quarter_bounds(start.year, (start.month - 1) // 3 + 1)[1], today)
         snapshot = stored.get(start)
         if snapshot is None or snapshot.end < end:
             snapshot = snapshots.save(start, end, grain=MetricSnapshot.Grain.QUARTER, subset=subset)
@@ -198,11 +198,6 @@ def trend(subset: metrics.Subset, today: date, quarters: int = 8) -> dict:
         for name in TREND_KEYS:
             series[name].append(snapshot.figures[name])
     return {"labels": labels, "series": series}
-
-
-def _quarter_end(start: date) -> date:
-    next_start = date(start.year + 1, 1, 1) if start.month == 10 else date(start.year, start.month + 3, 1)
-    return next_start - timedelta(days=1)
 
 
 def _quarter_asked(query, today: date) -> tuple[int, int, list[str]]:
@@ -221,15 +216,9 @@ def scorecard_rows(year: int, quarter: int, today: date) -> list[dict]:
     cache: dict = {}
     result = []
     for target in Target.objects.filter(year=year, quarter=quarter).order_by("metric", "pk"):
-        engine = targets.figures_for(target)
+        evaluation = targets.evaluate(target, today=today,
+                                      figures=targets.cached_figures(target, cache))
         subset = (target.source, target.customer_type, target.category)
-
-        def figures(start, end, engine=engine, subset=subset):
-            if (subset, start, end) not in cache:
-                cache[subset, start, end] = engine(start, end)
-            return cache[subset, start, end]
-
-        evaluation = targets.evaluate(target, today=today, figures=figures)
         result.append({"target": target, "evaluation": evaluation,
                        "definition": metrics.DEFINITIONS.get(target.metric, ""),
                        "subset": ", ".join(v for v in subset if v) or _("all customers")})
