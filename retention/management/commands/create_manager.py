@@ -60,7 +60,7 @@ class Command(BaseCommand):
         ))
         user.groups.add(group)
 
-        admin_url = f"{url.rstrip('/')}/admin/"
+        admin_url = f"{url.rstrip('/')}/metrics/"
         if user.check_password(password):
             login = f"Manager login: {username} / {password}"
             self.stdout.write(self.style.SUCCESS(login) + f"  ({admin_url}; kept in {password_file})")
