@@ -1,6 +1,18 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
 
 
 class RetentionConfig(AppConfig):
     name = "retention"
     verbose_name = "Customers and orders"
+
+    def ready(self):
+        checks.register(secret_key_is_set, checks.Tags.security, deploy=True)
+
+
+def secret_key_is_set(app_configs, **kwargs):
+    """`check --deploy`: production needs a SECRET_KEY (settings leave it empty)."""
+    if settings.SECRET_KEY_IS_SET:
+        return []
+    return [checks.Error(settings.SECRET_KEY_MISSING, id="retention.E001")]

@@ -55,13 +55,17 @@ def envlist(name: str, default: str) -> list[str]:
 DEBUG = envbool("DEBUG", "0")
 
 SECRET_KEY = env("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) in production, "
-            "or DEBUG=1 for a local development server."
-        )
+if not SECRET_KEY and DEBUG:
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+# Without DEBUG an empty key is refused where the application starts, not here, so
+# that tooling that only reads the project (makemigrations --check) still runs:
+# retention/wsgi.py stops gunicorn and runserver (both load it), `check --deploy`
+# reports retention.E001, and Django refuses anything that would sign with it.
+SECRET_KEY_IS_SET = bool(SECRET_KEY)
+SECRET_KEY_MISSING = (
+    "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) in production, "
+    "or DEBUG=1 for a local development server."
+)
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")

@@ -29,12 +29,29 @@ def run_python(code: str, **env) -> subprocess.CompletedProcess:
                           env=production_env(**env))
 
 
-def test_production_refuses_to_start_without_a_secret_key(tmp_path):
-    result = run_python("import django; django.setup()", DEBUG="0",
-                        RETENTION_VAR_DIR=str(tmp_path))
+@pytest.mark.parametrize(
+    "start",
+    ["import retention.wsgi",  # gunicorn or runserver loading the application
+     "from django.core.management import execute_from_command_line; "
+     "execute_from_command_line(['manage.py', 'check', '--deploy'])"],
+)
+def test_production_refuses_to_start_without_a_secret_key(tmp_path, start):
+    result = run_python(start, DEBUG="0", RETENTION_VAR_DIR=str(tmp_path))
 
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_tooling_that_only_reads_the_project_runs_without_a_secret_key(tmp_path):
+    """makemigrations --check (CI, pre-commit hooks) needs no secret."""
+    result = run_python(
+        "from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'makemigrations', '--check', '--dry-run'])",
+        DEBUG="0", RETENTION_VAR_DIR=str(tmp_path),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
 
 
 def test_a_secret_key_can_come_from_a_file(tmp_path):
