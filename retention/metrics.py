@@ -20,16 +20,38 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Q, QuerySet, Sum, Value
+from django.db import connection, transaction
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
-from retention.models import Customer, CustomerSegment, Enrolment, Membership, Order, OrderLine
+from retention.models import (
+    Bundle,
+    Course,
+    Customer,
+    CustomerSegment,
+    Enrolment,
+    Membership,
+    Order,
+    OrderLine,
+)
 
 KEYS = (
     "customers_start", "customers_end", "new_customers", "retained_customers",
@@ -212,11 +234,13 @@ def compute(start: date, end: date, *, window_days: int | None = None,
     period = Period(start, end)
     previous = period.previous()
     zone = ZoneInfo(settings.TIME_ZONE)
+    bounds = Bounds.of(period, options.window_days, zone)
     customers = options.subset.customers()
-    now = _activity(period, options.window_days, zone, customers)
-    before = _activity(previous, options.window_days, zone, customers)
-    year = _activity(Period(end - timedelta(days=364), end), options.window_days, zone, customers)
-    mrr = _mrr(period, customers)
+    with counting_session():
+        now = _activity(bounds, customers)
+        engaged = _new_offering_engaged(period, options, bounds, customers)
+        referring = referrers(bounds, customers).count()
+        mrr = _mrr(period, customers)
 
     S, E, R = now["customers_start"], now["customers_end"], now["retained"]
     retention = rate(R, S)
@@ -239,19 +263,17 @@ def compute(start: date, end: date, *, window_days: int | None = None,
         "average_order_value": _ratio(now["revenue"], now["orders"]),
         "existing_customer_revenue": money(now["existing_revenue"]),
         "existing_customer_revenue_growth_rate": _growth(
-            now["existing_revenue"], before["existing_revenue"]
+            now["existing_revenue"], now["existing_revenue_previous"]
         ),
         "historical_clv": _ratio(now["revenue_to_end"], now["customers_to_end"]),
-        "clv_simple": _clv_simple(year),
+        "clv_simple": _clv_simple(now),
         "predicted_clv_12m": None,  # predictions arrive with the predicted-value issue
-        "new_offering_engagement_rate": rate(
-            _new_offering_engaged(period, options, zone, customers), S
-        ),
+        "new_offering_engagement_rate": rate(engaged, S),
         "nps": None,  # survey responses arrive with the surveys issue
         "nps_responses": None,
         "csat": None,
         "survey_response_rate": None,
-        "referral_rate": rate(_referrers(period, zone, customers), E),
+        "referral_rate": rate(referring, E),
         **mrr,
     }
     return {
@@ -291,48 +313,150 @@ def midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone)
 
 
-def _activity(period: Period, window_days: int, zone: ZoneInfo, customers) -> dict:
-    """The activity, purchase and revenue counts of one period, in one query."""
-    start_at = midnight(period.start, zone)
-    end_at = midnight(period.end + timedelta(days=1), zone)  # exclusive
-    start_window_at = midnight(period.start - timedelta(days=window_days), zone)
-    end_window_at = midnight(period.end - timedelta(days=window_days - 1), zone)
+@dataclass(frozen=True)
+class Bounds:
+    """The moments that the windows of one computation start and end at (ends exclusive).
 
-    orders = Order.objects.counting().filter(ordered_at__lt=end_at)
+    P is the period, P' the previous period, Y the 365 days ending at `end` (clv_simple).
+    A customer is active at the start of P with an order in [start_window, start), at the
+    end of P (and of Y, which ends on the same day) with one in [end_window, end).
+    """
+
+    start: datetime
+    end: datetime
+    start_window: datetime
+    end_window: datetime
+    previous_start: datetime
+    previous_end: datetime
+    year_start: datetime
+    year_start_window: datetime
+
+    @classmethod
+    def of(cls, period: Period, window_days: int, zone: ZoneInfo) -> Bounds:
+        previous = period.previous()
+        year_start = period.end - timedelta(days=364)
+        return cls(
+            start=midnight(period.start, zone),
+            end=midnight(period.end + timedelta(days=1), zone),
+            start_window=midnight(period.start - timedelta(days=window_days), zone),
+            end_window=midnight(period.end - timedelta(days=window_days - 1), zone),
+            previous_start=midnight(previous.start, zone),
+            previous_end=midnight(previous.end + timedelta(days=1), zone),
+            year_start=midnight(year_start, zone),
+            year_start_window=midnight(year_start - timedelta(days=window_days), zone),
+        )
+
+
+def _orders_in(q: Q) -> Count:
+    # Count a column the covering index holds (never null), not the primary key.
+    return Count("ordered_at", filter=q)
+
+
+def _amount_in(q: Q | None = None) -> Coalesce:
+    # A FILTER clause (or SQLite's equivalent) rather than CASE … ELSE 0: most rows are
+    # outside any one window, and adding a numeric zero for each of them is what costs.
+    return Coalesce(Sum("amount", filter=q), Value(0), output_field=_money_field())
+
+
+def per_customer(bounds: Bounds, customers: QuerySet | None = None) -> QuerySet:
+    """One row per customer with a counting order dated on or before the period's end.
+
+    Every activity figure of P, P' and Y is an aggregate of these rows, and every
+    list of customers behind a figure is a filter on them (retention.drilldown), so
+    the two cannot disagree. The columns: `first_at` (their first counting order
+    ever), `n_start` and `n_end` (orders in the start and end windows), `n_period` and
+    `revenue_period` (in P), `n_to_end` and `spent_to_end` (all up to the end),
+    `revenue_previous` (in P'), `n_year_start` (in Y's start window), `n_year` and
+    `revenue_year` (in Y).
+
+    The aggregates read only `customer_id`, `ordered_at`, `status` and `amount`, which
+    the covering index `retention_order_customer_date` holds in customer order, so
+    PostgreSQL streams it once (`counting_session` makes it prefer that plan).
+    """
+    b = bounds
+    orders = Order.objects.counting().filter(ordered_at__lt=b.end)
     if customers is not None:
         orders = orders.filter(customer__in=customers)
-    in_period = Q(ordered_at__gte=start_at)
-    zero = Value(0)
-    per_customer = orders.order_by().values("customer").annotate(
+    in_period = Q(ordered_at__gte=b.start)
+    in_year = Q(ordered_at__gte=b.year_start)
+    return orders.order_by().values("customer").annotate(
         first_at=Min("ordered_at"),
-        n_start=Count("pk", filter=Q(ordered_at__gte=start_window_at, ordered_at__lt=start_at)),
-        n_end=Count("pk", filter=Q(ordered_at__gte=end_window_at)),
-        n_period=Count("pk", filter=in_period),
-        revenue_period=Coalesce(Sum("amount", filter=in_period), zero, output_field=_money_field()),
-        n_to_end=Count("pk"),
-        spent_to_end=Sum("amount"),
+        n_start=_orders_in(Q(ordered_at__gte=b.start_window, ordered_at__lt=b.start)),
+        n_end=_orders_in(Q(ordered_at__gte=b.end_window)),
+        n_period=_orders_in(in_period),
+        revenue_period=_amount_in(in_period),
+        n_to_end=Count("ordered_at"),
+        spent_to_end=_amount_in(),
+        revenue_previous=_amount_in(Q(ordered_at__gte=b.previous_start,
+                                      ordered_at__lt=b.previous_end)),
+        n_year_start=_orders_in(Q(ordered_at__gte=b.year_start_window,
+                                  ordered_at__lt=b.year_start)),
+        n_year=_orders_in(in_year),
+        revenue_year=_amount_in(in_year),
     )
-    active_start, active_end = Q(n_start__gt=0), Q(n_end__gt=0)
-    bought, existing = Q(n_period__gt=0), Q(first_at__lt=start_at)
-    totals = per_customer.aggregate(
-        customers_start=Count("customer", filter=active_start),
-        customers_end=Count("customer", filter=active_end),
-        new=Count("customer", filter=Q(first_at__gte=start_at)),
-        retained=Count("customer", filter=active_start & active_end),
-        reactivated=Count("customer", filter=active_end & ~active_start & existing),
+
+
+# The customer sets that the figures count, as filters on `per_customer` rows.
+ACTIVE_START = Q(n_start__gt=0)
+ACTIVE_END = Q(n_end__gt=0)
+BOUGHT = Q(n_period__gt=0)
+
+
+def existing(bounds: Bounds) -> Q:
+    """First counting order before the period."""
+    return Q(first_at__lt=bounds.start)
+
+
+def _activity(bounds: Bounds, customers) -> dict:
+    """The activity, purchase and revenue counts of P, P' and Y, in one query."""
+    zero = Value(0)
+    is_existing = existing(bounds)
+    totals = per_customer(bounds, customers).aggregate(
+        customers_start=Count("customer", filter=ACTIVE_START),
+        customers_end=Count("customer", filter=ACTIVE_END),
+        new=Count("customer", filter=Q(first_at__gte=bounds.start)),
+        retained=Count("customer", filter=ACTIVE_START & ACTIVE_END),
+        reactivated=Count("customer", filter=ACTIVE_END & ~ACTIVE_START & is_existing),
         orders=Coalesce(Sum("n_period"), zero, output_field=IntegerField()),
         revenue=Coalesce(Sum("revenue_period"), zero, output_field=_money_field()),
-        buyers=Count("customer", filter=bought),
+        buyers=Count("customer", filter=BOUGHT),
         repeat_buyers=Count("customer", filter=Q(n_period__gte=2)),
-        returning_buyers=Count("customer", filter=bought & existing),
+        returning_buyers=Count("customer", filter=BOUGHT & is_existing),
         existing_revenue=Coalesce(
-            Sum("revenue_period", filter=existing), zero, output_field=_money_field()
+            Sum("revenue_period", filter=is_existing), zero, output_field=_money_field()
+        ),
+        existing_revenue_previous=Coalesce(
+            Sum("revenue_previous", filter=Q(first_at__lt=bounds.previous_start)), zero,
+            output_field=_money_field(),
         ),
         repeat_to_end=Count("customer", filter=Q(n_to_end__gte=2)),
         customers_to_end=Count("customer"),
         revenue_to_end=Coalesce(Sum("spent_to_end"), zero, output_field=_money_field()),
+        year_start=Count("customer", filter=Q(n_year_start__gt=0)),
+        year_retained=Count("customer", filter=Q(n_year_start__gt=0) & ACTIVE_END),
+        year_buyers=Count("customer", filter=Q(n_year__gt=0)),
+        year_revenue=Coalesce(Sum("revenue_year"), zero, output_field=_money_field()),
     )
     return {key: (Decimal(value) if "revenue" in key else value) for key, value in totals.items()}
+
+
+@contextmanager
+def counting_session():
+    """A transaction whose planner settings suit the per-customer aggregate.
+
+    On PostgreSQL: stream the covering index in customer order into a sorted (group)
+    aggregate rather than hash millions of groups (the planner underestimates their
+    number, and a hash of a million numeric sums spills to disk), and give the sorts
+    and hashes of the smaller queries the memory of RETENTION_METRICS_WORK_MEM.
+    SET LOCAL ends with the transaction. Other databases: a plain transaction.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_hashagg = off")
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            cursor.execute("SELECT set_config('work_mem', %s, true)",
+                           [settings.RETENTION_METRICS_WORK_MEM])
+        yield
 
 
 def _money_field():
@@ -341,52 +465,87 @@ def _money_field():
     return DecimalField(max_digits=20, decimal_places=2)
 
 
-def _new_offering_engaged(period: Period, options: Options, zone: ZoneInfo, customers) -> int:
-    """Customers active at the start who, during the period, bought or started something new.
-
-    An offering is new for the period when it launched on or after start − V; an
-    order before the launch (early access) counts, as the spec says. Each set is
-    an uncorrelated subquery, which the database hashes once rather than probing
-    per customer.
-    """
-    start_at = midnight(period.start, zone)
-    end_at = midnight(period.end + timedelta(days=1), zone)
+def new_offerings(period: Period, options: Options) -> tuple[list[int], list[int]]:
+    """Ids of the courses and bundles new for the period (launched on or after start − V)."""
     new_since = period.start - timedelta(days=options.new_offering_window_days)
-    window_at = midnight(period.start - timedelta(days=options.window_days), zone)
-    active_at_start = Order.objects.counting().filter(
-        ordered_at__gte=window_at, ordered_at__lt=start_at
-    ).values("customer")
-    bought_new = OrderLine.objects.filter(
-        order__status=Order.Status.PAID, order__ordered_at__gte=start_at,
-        order__ordered_at__lt=end_at,
-    ).filter(Q(course__launched_on__gte=new_since) | Q(bundle__launched_on__gte=new_since)
-             ).values("order__customer")
-    started_new = Enrolment.objects.filter(
-        started_on__gte=period.start, started_on__lte=period.end,
-        course__launched_on__gte=new_since,
-    ).values("customer")
-    queryset = Customer.objects.all() if customers is None else customers
-    return queryset.filter(pk__in=active_at_start).filter(
-        Q(pk__in=bought_new) | Q(pk__in=started_new)
-    ).count()
+    return (list(Course.objects.filter(launched_on__gte=new_since).values_list("pk", flat=True)),
+            list(Bundle.objects.filter(launched_on__gte=new_since).values_list("pk", flat=True)))
 
 
-def _referrers(period: Period, zone: ZoneInfo, customers) -> int:
-    """Customers who referred someone whose first paid order is dated in the period.
-
-    Referrals are read from Customer.referred_by, which the sales platform sends;
-    first orders are read from the orders themselves.
-    """
-    start_at = midnight(period.start, zone)
-    end_at = midnight(period.end + timedelta(days=1), zone)
-    first_in_period = (
-        Order.objects.counting().order_by().values("customer")
-        .annotate(first=Min("ordered_at")).filter(first__gte=start_at, first__lt=end_at)
-        .values("customer")
+def _engaged_sql(period: Period, options: Options, bounds: Bounds) -> tuple[str, list] | None:
+    """SQL for the ids of customers who, during the period, bought or started something
+    new for it (None when nothing is new). An order before the launch (early access)
+    counts, as the spec says. The catalogue is small, so the new offerings are read
+    first and the line and enrolment filters name their ids."""
+    courses, bundles = new_offerings(period, options)
+    if not courses and not bundles:
+        return None
+    order, line = Order._meta.db_table, OrderLine._meta.db_table
+    enrolment = Enrolment._meta.db_table
+    offered = " OR ".join(
+        [f"l.course_id IN ({', '.join(['%s'] * len(courses))})"] * bool(courses)
+        + [f"l.bundle_id IN ({', '.join(['%s'] * len(bundles))})"] * bool(bundles)
     )
-    referrers = Customer.objects.filter(pk__in=first_in_period, referred_by__isnull=False)
+    start, end = (connection.ops.adapt_datetimefield_value(value)
+                  for value in (bounds.start, bounds.end))
+    sql = (f"SELECT o.customer_id AS customer_id FROM {line} l JOIN {order} o ON o.id = l.order_id"
+           f" WHERE o.status = 'paid' AND o.ordered_at >= %s AND o.ordered_at < %s AND ({offered})")
+    params = [start, end, *courses, *bundles]
+    if courses:
+        sql += (f" UNION SELECT e.customer_id FROM {enrolment} e WHERE e.started_on >= %s"
+                f" AND e.started_on <= %s AND e.course_id IN ({', '.join(['%s'] * len(courses))})")
+        params += [connection.ops.adapt_datefield_value(period.start),
+                   connection.ops.adapt_datefield_value(period.end), *courses]
+    return sql, params
+
+
+def engaged_with_new(period: Period, options: Options, bounds: Bounds) -> QuerySet:
+    """The customers of `_engaged_sql`, as a queryset (for the lists behind the figure)."""
+    found = _engaged_sql(period, options, bounds)
+    if found is None:
+        return Customer.objects.none()
+    sql, params = found
+    return Customer.objects.filter(pk__in=RawSQL(sql, params))
+
+
+def _new_offering_engaged(period: Period, options: Options, bounds: Bounds, customers) -> int:
+    """Customers active at the start who bought or started something new during the period.
+
+    The engaged customers are few beside S, so they are found first (a union of two
+    index scans) and each is checked for an order in the start window (an index probe).
+    """
+    found = _engaged_sql(period, options, bounds)
+    if found is None:
+        return 0
+    engaged_sql, params = found
+    order = Order._meta.db_table
+    sql = (f"SELECT COUNT(*) FROM ({engaged_sql}) x WHERE EXISTS (SELECT 1 FROM {order} s"
+           f" WHERE s.customer_id = x.customer_id AND s.status = 'paid'"
+           f" AND s.ordered_at >= %s AND s.ordered_at < %s)")
+    params = [*params, *(connection.ops.adapt_datetimefield_value(value)
+                         for value in (bounds.start_window, bounds.start))]
+    if customers is not None:
+        subset_sql, subset_params = customers.order_by().values("pk").query.sql_with_params()
+        sql += f" AND x.customer_id IN ({subset_sql})"
+        params += subset_params
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
+
+
+def referrers(bounds: Bounds, customers) -> QuerySet:
+    """Customers (of the subset) who referred someone whose first counting order is in P.
+
+    Referrals are read from Customer.referred_by, which the sales platform sends; first
+    orders from the orders themselves (an order in P and none before it).
+    """
+    counting = Order.objects.counting().filter(customer=OuterRef("pk"))
+    referred = Customer.objects.filter(referred_by__isnull=False).filter(
+        Exists(counting.filter(ordered_at__gte=bounds.start, ordered_at__lt=bounds.end)),
+        ~Exists(counting.filter(ordered_at__lt=bounds.start)),
+    )
     queryset = Customer.objects.all() if customers is None else customers
-    return queryset.filter(pk__in=referrers.values("referred_by")).count()
+    return queryset.filter(pk__in=referred.values("referred_by"))
 
 
 def _mrr(period: Period, customers) -> dict:
@@ -430,20 +589,20 @@ def _monthly(memberships: QuerySet) -> Decimal:
     return Decimal(sums["monthly"] or 0) + Decimal(sums["yearly"] or 0) / 12
 
 
-def _clv_simple(year: dict) -> Decimal | None:
-    """AOV × orders per buyer × expected lifetime over the 365 days ending at `end`.
+def _clv_simple(counts: dict) -> Decimal | None:
+    """AOV × orders per buyer × expected lifetime over the 365 days Y ending at `end`.
 
     AOV × (orders / buyers) is revenue / buyers. The lifetime is 100 / churn rate,
     that is S / (S − R) years from exact counts, capped at 10 (no churn gives 10).
     """
-    S, R, buyers = year["customers_start"], year["retained"], year["buyers"]
+    S, R, buyers = counts["year_start"], counts["year_retained"], counts["year_buyers"]
     if not S or not buyers:
         return None
     churned = S - R
     lifetime = CLV_LIFETIME_CAP_YEARS if churned == 0 else min(
         CLV_LIFETIME_CAP_YEARS, Decimal(S) / Decimal(churned)
     )
-    return _round(Decimal(year["revenue"]) / buyers * lifetime)
+    return _round(Decimal(counts["year_revenue"]) / buyers * lifetime)
 
 
 # Rounding, in one place ---------------------------------------------------------------------

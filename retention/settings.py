@@ -48,6 +48,14 @@ def envint(name: str, default: str, *, minimum: int | None = None) -> int:
     return number
 
 
+def envsize(name: str, default: str) -> str:
+    """A PostgreSQL memory size such as 256MB."""
+    value = env(name, default).replace(" ", "")
+    if not re.fullmatch(r"\d+(kB|MB|GB)", value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a size like 256MB.")
+    return value
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
@@ -256,10 +264,13 @@ if len(RETENTION_CURRENCY) != 3 or not RETENTION_CURRENCY.isalpha():
     raise ImproperlyConfigured(f"RETENTION_CURRENCY={RETENTION_CURRENCY!r} is not an ISO 4217 code.")
 RETENTION_ACTIVITY_WINDOW_DAYS = envint("RETENTION_ACTIVITY_WINDOW_DAYS", "365", minimum=1)
 NEW_OFFERING_WINDOW_DAYS = envint("NEW_OFFERING_WINDOW_DAYS", "90", minimum=0)
+
+
+
 # PostgreSQL work_mem for the duration of an import (joins over the whole file).
-IMPORT_WORK_MEM = env("IMPORT_WORK_MEM", "256MB").replace(" ", "")
-if not re.fullmatch(r"\d+(kB|MB|GB)", IMPORT_WORK_MEM):
-    raise ImproperlyConfigured(f"IMPORT_WORK_MEM={IMPORT_WORK_MEM!r} is not a size like 256MB.")
+IMPORT_WORK_MEM = envsize("IMPORT_WORK_MEM", "256MB")
+# PostgreSQL work_mem while the period metrics are counted (sorts and hashes of customer sets).
+RETENTION_METRICS_WORK_MEM = envsize("RETENTION_METRICS_WORK_MEM", "64MB")
 # Rows an API bulk call may carry.
 ORDERS_BULK_MAX = envint("ORDERS_BULK_MAX", "1000", minimum=1)
 
