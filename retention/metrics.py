@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -103,6 +106,7 @@ DEFINITIONS = {
                          "the start × 100.",
 }
 CLV_LIFETIME_CAP_YEARS = Decimal(10)
+T, U = TypeVar("T"), TypeVar("U")
 # Periods reach back two windows (the previous period's start window); keep that in range.
 EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
 
@@ -236,11 +240,13 @@ def compute(start: date, end: date, *, window_days: int | None = None,
     zone = ZoneInfo(settings.TIME_ZONE)
     bounds = Bounds.of(period, options.window_days, zone)
     customers = options.subset.customers()
-    with counting_session():
-        now = _activity(bounds, customers)
-        engaged = _new_offering_engaged(period, options, bounds, customers)
-        referring = referrers(bounds, customers).count()
-        mrr = _mrr(period, customers)
+    # The per-customer aggregate takes most of the time; the other figures are counted
+    # beside it, on a second connection that shares its snapshot where that is possible.
+    now, (engaged, referring, mrr) = side_by_side(
+        lambda: _activity(bounds, customers),
+        lambda: (_new_offering_engaged(period, options, bounds, customers),
+                 referrers(bounds, customers).count(), _mrr(period, customers)),
+    )
 
     S, E, R = now["customers_start"], now["customers_end"], now["retained"]
     retention = rate(R, S)
@@ -441,22 +447,61 @@ def _activity(bounds: Bounds, customers) -> dict:
 
 
 @contextmanager
-def counting_session():
+def counting_session(*, repeatable: bool = False, snapshot: str | None = None):
     """A transaction whose planner settings suit the per-customer aggregate.
 
     On PostgreSQL: stream the covering index in customer order into a sorted (group)
     aggregate rather than hash millions of groups (the planner underestimates their
-    number, and a hash of a million numeric sums spills to disk), and give the sorts
-    and hashes of the smaller queries the memory of RETENTION_METRICS_WORK_MEM.
-    SET LOCAL ends with the transaction. Other databases: a plain transaction.
+    number, and a hash of a million numeric sums spills to disk); keep to one core,
+    since `side_by_side` uses the other; and give the sorts and hashes of the smaller
+    queries the memory of RETENTION_METRICS_WORK_MEM. `repeatable`: one snapshot for
+    the whole transaction (REPEATABLE READ); with `snapshot` (from pg_export_snapshot),
+    the one another transaction took. SET LOCAL ends with the transaction. Other
+    databases: a plain transaction.
     """
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            if repeatable or snapshot:  # both must come before any other statement
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            if snapshot:
+                cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
             cursor.execute("SET LOCAL enable_hashagg = off")
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             cursor.execute("SELECT set_config('work_mem', %s, true)",
                            [settings.RETENTION_METRICS_WORK_MEM])
-        yield
+        yield cursor
+
+
+def side_by_side(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
+    """Run two read-only computations, concurrently when the database allows it.
+
+    On PostgreSQL outside any transaction (the commands, the nightly job and the
+    pages), `second` runs in a thread on a connection of its own whose transaction
+    imports the snapshot of the first one (pg_export_snapshot), so both read the same
+    data, as pg_dump's parallel workers do. Inside a transaction (a caller's atomic
+    block, or a test's), or on SQLite, or with RETENTION_METRICS_PARALLEL off, they
+    run one after the other in the same transaction.
+    """
+    concurrent = (connection.vendor == "postgresql" and not connection.in_atomic_block
+                  and settings.RETENTION_METRICS_PARALLEL)
+    if not concurrent:
+        with counting_session():
+            return first(), second()
+    with counting_session(repeatable=True) as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        (snapshot,) = cursor.fetchone()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            later = pool.submit(_in_snapshot, snapshot, second)
+            result = first()
+            return result, later.result()
+
+
+def _in_snapshot(snapshot: str, work: Callable[[], U]) -> U:
+    try:
+        with counting_session(snapshot=snapshot):
+            return work()
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def _money_field():

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from retention import metrics, summaries
@@ -86,6 +87,40 @@ def scenario(settings):
     return locals()
 
 
+EXPECTED_Q3 = {
+    "customers_start": 2,  # A, B
+    "customers_end": 4,  # A, C, D, F
+    "new_customers": 2,  # C (00:00 local on the first day), F
+    "retained_customers": 1,  # A
+    "reactivated_customers": 1,  # D
+    "churned_customers": 1,  # B
+    "retention_rate": Decimal("50.00"),
+    "churn_rate": Decimal("50.00"),
+    "orders": 5,  # A, C twice, D, F (free); not E (refunded) nor H (1 Oct local)
+    "revenue": Decimal("630.00"),
+    "buyers": 4,
+    "repeat_purchase_rate": Decimal("25.00"),  # C of 4
+    "repeat_customer_share": Decimal("50.00"),  # A, C, D of A B C D F G
+    "returning_customer_rate": Decimal("50.00"),  # A, D of 4
+    "purchase_frequency": Decimal("1.25"),
+    "average_order_value": Decimal("126.00"),
+    "existing_customer_revenue": Decimal("130.00"),  # A 50 + D 80
+    "existing_customer_revenue_growth_rate": None,  # nothing in Q2 2025
+    "historical_clv": Decimal("150.00"),  # 900 over 6 customers
+    # Y = 1 Oct 2024 to 30 Sep 2025: S = A, B, G (start window from 2 Oct 2023), R = A,
+    # lifetime 3 / 2 = 1.5 years; revenue 630 over 4 buyers = 157.50; × 1.5.
+    "clv_simple": Decimal("236.25"),
+    "predicted_clv_12m": None,
+    "new_offering_engagement_rate": Decimal("50.00"),  # A (early access) of A, B
+    "nps": None, "nps_responses": None, "csat": None, "survey_response_rate": None,
+    "referral_rate": Decimal("25.00"),  # A referred F, new in P; of E = 4
+    "mrr_start": Decimal("250.00"),  # A 100 + B 1200/12 + C 50
+    "mrr_churned": Decimal("100.00"),  # B; C renewed
+    "mrr_churn_rate": Decimal("40.00"),
+    "net_mrr_retention": Decimal("64.00"),  # A 100 + C 60 of 250
+}
+
+
 def test_every_figure_of_the_hand_worked_quarter(scenario):
     figures = metrics.compute(*Q3)
 
@@ -95,39 +130,23 @@ def test_every_figure_of_the_hand_worked_quarter(scenario):
         "window_days": 365, "new_offering_window_days": 90,
         "time_zone": "Africa/Johannesburg", "subset": {},
     }
-    expected = {
-        "customers_start": 2,  # A, B
-        "customers_end": 4,  # A, C, D, F
-        "new_customers": 2,  # C (00:00 local on the first day), F
-        "retained_customers": 1,  # A
-        "reactivated_customers": 1,  # D
-        "churned_customers": 1,  # B
-        "retention_rate": Decimal("50.00"),
-        "churn_rate": Decimal("50.00"),
-        "orders": 5,  # A, C twice, D, F (free); not E (refunded) nor H (1 Oct local)
-        "revenue": Decimal("630.00"),
-        "buyers": 4,
-        "repeat_purchase_rate": Decimal("25.00"),  # C of 4
-        "repeat_customer_share": Decimal("50.00"),  # A, C, D of A B C D F G
-        "returning_customer_rate": Decimal("50.00"),  # A, D of 4
-        "purchase_frequency": Decimal("1.25"),
-        "average_order_value": Decimal("126.00"),
-        "existing_customer_revenue": Decimal("130.00"),  # A 50 + D 80
-        "existing_customer_revenue_growth_rate": None,  # nothing in Q2 2025
-        "historical_clv": Decimal("150.00"),  # 900 over 6 customers
-        # Y = 1 Oct 2024 to 30 Sep 2025: S = A, B, G (start window from 2 Oct 2023), R = A,
-        # lifetime 3 / 2 = 1.5 years; revenue 630 over 4 buyers = 157.50; × 1.5.
-        "clv_simple": Decimal("236.25"),
-        "predicted_clv_12m": None,
-        "new_offering_engagement_rate": Decimal("50.00"),  # A (early access) of A, B
-        "nps": None, "nps_responses": None, "csat": None, "survey_response_rate": None,
-        "referral_rate": Decimal("25.00"),  # A referred F, new in P; of E = 4
-        "mrr_start": Decimal("250.00"),  # A 100 + B 1200/12 + C 50
-        "mrr_churned": Decimal("100.00"),  # B; C renewed
-        "mrr_churn_rate": Decimal("40.00"),
-        "net_mrr_retention": Decimal("64.00"),  # A 100 + C 60 of 250
-    }
-    assert {key: figures[key] for key in metrics.KEYS} == expected
+    assert {key: figures[key] for key in metrics.KEYS} == EXPECTED_Q3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_counting_on_two_connections_gives_the_figures_of_one(scenario, settings):
+    """On PostgreSQL outside a transaction, the smaller figures are counted on a second
+    connection that imports the first one's snapshot; the figures are the same."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the second connection is PostgreSQL's (pg_export_snapshot)")
+    assert not connection.in_atomic_block
+    settings.RETENTION_METRICS_PARALLEL = True
+    together = metrics.compute(*Q3)
+    settings.RETENTION_METRICS_PARALLEL = False
+    alone = metrics.compute(*Q3)
+
+    assert {key: together[key] for key in metrics.KEYS} == EXPECTED_Q3
+    assert together == alone
 
 
 def test_existing_customer_revenue_growth_compares_with_the_previous_quarter(scenario):
