@@ -8,6 +8,8 @@ class RetentionConfig(AppConfig):
     verbose_name = "Customers and orders"
 
     def ready(self):
+        from retention import changes  # noqa: F401  (connects the change-log signals)
+
         checks.register(secret_key_is_set, checks.Tags.security, deploy=True)
 
 

@@ -40,7 +40,7 @@ from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
 
-from retention import summaries
+from retention import changes, summaries
 from retention.models import Bundle, Course, Customer, Order, OrderLine, PriceChange
 
 COLUMNS = (
@@ -361,6 +361,8 @@ class MergeResult:
     keys: dict[int, str] = field(default_factory=dict)
     # phase -> seconds, for `import_orders -v 2` and the benchmark
     timings: dict[str, float] = field(default_factory=dict)
+    # The earliest order date, old or new, of the orders written (retention.changes).
+    earliest_changed_at: datetime | None = None
 
     def as_dict(self) -> dict[str, int | bool]:
         return {
@@ -507,6 +509,7 @@ class Merge:
         with _timed(result, "compare with stored orders"):
             self._find_touched(result, outcomes=outcomes)
         if result.created or result.updated:
+            result.earliest_changed_at = self._earliest_changed()
             with _timed(result, "upsert orders"):
                 self._upsert_orders()
             with _timed(result, "replace lines"):
@@ -585,6 +588,23 @@ class Merge:
             self.cursor.execute(f"SELECT order_key, order_id IS NULL FROM {TOUCHED}")
             for key, created in self.cursor.fetchall():
                 result.outcomes[key] = "created" if created else "updated"
+
+    def _earliest_changed(self):
+        """The earliest date of the orders about to be written: new dates and old ones."""
+        self.cursor.execute(
+            f"""SELECT MIN(moment) FROM (
+                    SELECT s.ordered_at AS moment FROM {STAGE} s
+                    JOIN {TOUCHED} t ON t.order_key = s.order_key WHERE s.position <= 1
+                    UNION ALL
+                    SELECT o.ordered_at FROM {self.order} o JOIN {TOUCHED} t ON t.order_id = o.id
+                ) touched"""
+        )
+        moment = self.cursor.fetchone()[0]
+        if isinstance(moment, str):  # SQLite returns the stored text
+            moment = datetime.fromisoformat(moment)
+        if moment is not None and timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, UTC)
+        return moment
 
     def _upsert_orders(self) -> None:
         self.cursor.execute(
@@ -722,3 +742,6 @@ def _stage_and_merge(merge, rows, validator, result, *, skip_invalid, dry_run, o
     if dry_run:
         result.written = False
         transaction.set_rollback(True)
+    elif result.earliest_changed_at is not None:
+        # Last, so that the change is recorded as close to the commit as can be.
+        changes.record(timezone.localtime(result.earliest_changed_at).date(), source="import")

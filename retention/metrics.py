@@ -208,9 +208,13 @@ class Options:
     subset: Subset = field(default_factory=Subset)
 
 
-def compute(start: date, end: date, *, window_days: int | None = None,
-            new_offering_window_days: int | None = None, subset: Subset | None = None) -> dict:
-    """Return {"period": {...}, and every KEYS entry} for [start, end]."""
+def options_for(start: date, end: date, *, window_days: int | None = None,
+                new_offering_window_days: int | None = None,
+                subset: Subset | None = None) -> Options:
+    """Check a request for figures and return its options (raises InvalidPeriod).
+
+    A segment subset is read from the latest snapshot on or before `start`.
+    """
     if end < start:
         raise InvalidPeriod(f"the end {end} is before the start {start}")
     options = Options(subset=subset or Subset())
@@ -232,9 +236,16 @@ def compute(start: date, end: date, *, window_days: int | None = None,
             f"unknown customer type {options.subset.customer_type!r} "
             f"(use one of {', '.join(CUSTOMER_TYPES)})"
         )
-
     if options.subset.segment:
-        options.subset = _with_segment_date(options.subset, start)
+        options.subset = with_segment_date(options.subset, start)
+    return options
+
+
+def compute(start: date, end: date, *, window_days: int | None = None,
+            new_offering_window_days: int | None = None, subset: Subset | None = None) -> dict:
+    """Return {"period": {...}, and every KEYS entry} for [start, end]."""
+    options = options_for(start, end, window_days=window_days,
+                          new_offering_window_days=new_offering_window_days, subset=subset)
     period = Period(start, end)
     previous = period.previous()
     zone = ZoneInfo(settings.TIME_ZONE)
@@ -298,7 +309,7 @@ def compute(start: date, end: date, *, window_days: int | None = None,
     }
 
 
-def _with_segment_date(subset: Subset, start: date) -> Subset:
+def with_segment_date(subset: Subset, start: date) -> Subset:
     from retention import segments
 
     if subset.segment not in segments.NAMES:

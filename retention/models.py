@@ -566,6 +566,45 @@ class MetricSnapshot(models.Model):
         return f"{self.grain} {self.start}..{self.end}" + (f" [{self.subset}]" if self.subset else "")
 
 
+class DataChange(models.Model):
+    """A write touched data dated `first_day` or later (retention/changes.py): the log that
+    tells stored figures when they are out of date. Pruned after a few days."""
+
+    first_day = models.DateField()
+    source = models.CharField(max_length=30, help_text=_("What was written, e.g. import."))
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-recorded_at"]
+        indexes = [
+            # Readers of stored figures: the changes recorded since a moment.
+            models.Index(fields=["recorded_at"], name="retention_change_recorded"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} from {self.first_day} at {self.recorded_at:%Y-%m-%d %H:%M:%S}"
+
+
+class StoredReport(models.Model):
+    """A computed table the managers' pages show (cohorts, segment moves, a price update),
+    kept until data dated on or before `depends_until` changes (retention/reports.py)."""
+
+    kind = models.CharField(max_length=30)
+    key = models.CharField(max_length=200, help_text=_("The parameters, as text."))
+    depends_until = models.DateField(help_text=_("The last day of data the report reads."))
+    data = models.JSONField()
+    computed_at = models.DateTimeField(help_text=_("When the computation began."))
+
+    class Meta:
+        ordering = ["kind", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "key"], name="retention_report_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}"
+
+
 class NightlyRun(models.Model):
     """One run of the nightly pipeline for the night after `night` (a day in the business zone)."""
 

@@ -17,18 +17,18 @@ so it can run twice.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 from django.db.models import (
     Count,
     DecimalField,
     F,
     Max,
-    OuterRef,
     Q,
-    Subquery,
     Sum,
     Value,
     Window,
@@ -36,9 +36,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, CumeDist, ExtractMonth, ExtractYear, TruncDate
 
 from retention.metrics import midnight, money
-from retention.models import CustomerSegment, Order
+from retention.models import CustomerSegment, Order, StoredReport
 
 LOOKBACK_DAYS = 365
+SIZES_REPORT = "segment_sizes"
 
 # (name, rule): the first rule that holds names the customer's segment.
 SEGMENTS = [
@@ -135,7 +136,14 @@ def snapshot(on: date) -> dict[str, int]:
                 FROM ({inactive_sql}) s""",
             [on, *days_params, *inactive_params],
         )
-    return sizes(on)
+        found = sizes(on)
+        # The sizes are stored beside the rows: the pages read them, and their keys
+        # are the list of snapshot dates (a DISTINCT over millions of rows is not).
+        StoredReport.objects.update_or_create(
+            kind=SIZES_REPORT, key=on.isoformat(),
+            defaults={"depends_until": on, "data": {"on": on.isoformat(), "sizes": found},
+                      "computed_at": timezone.now()})
+    return found
 
 
 def sizes(on: date) -> dict[str, int]:
@@ -152,28 +160,35 @@ def migration(first: date, second: date) -> list[dict]:
 
     The revenue at stake is the customers' revenue in the 365 days before `first`.
     A customer without a segment on `first` (no paid order yet) comes from "new".
+    One query: the second date's rows joined to the first's and to each customer's
+    revenue in that year (both hash joins), grouped by the pair.
     """
     zone = ZoneInfo(settings.TIME_ZONE)
-    since_at = midnight(first - timedelta(days=365), zone)
-    until_at = midnight(first, zone)
-    amount = DecimalField(max_digits=14, decimal_places=2)
-    earlier = CustomerSegment.objects.filter(snapshot_on=first, customer=OuterRef("customer"))
-    revenue = (
-        Order.objects.counting()
-        .filter(customer=OuterRef("customer"), ordered_at__gte=since_at, ordered_at__lt=until_at)
-        .order_by().values("customer").annotate(total=Sum("amount")).values("total")
-    )
-    rows = (
-        CustomerSegment.objects.filter(snapshot_on=second)
-        .annotate(
-            from_segment=Coalesce(Subquery(earlier.values("segment")[:1]), Value("new")),
-            at_stake=Coalesce(Subquery(revenue, output_field=amount), Value(0), output_field=amount),
+    since_at, until_at = (connection.ops.adapt_datetimefield_value(midnight(day, zone))
+                          for day in (first - timedelta(days=365), first))
+    table, order = CustomerSegment._meta.db_table, Order._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT COALESCE(s1.segment, 'new'), s2.segment, COUNT(*),
+                       COALESCE(SUM(r.total), 0)
+                FROM {table} s2
+                LEFT JOIN {table} s1 ON s1.customer_id = s2.customer_id AND s1.snapshot_on = %s
+                LEFT JOIN (SELECT customer_id, SUM(amount) AS total FROM {order}
+                           WHERE status = 'paid' AND ordered_at >= %s AND ordered_at < %s
+                           GROUP BY customer_id) r ON r.customer_id = s2.customer_id
+                WHERE s2.snapshot_on = %s
+                GROUP BY COALESCE(s1.segment, 'new'), s2.segment
+                ORDER BY 1, 2""",
+            [connection.ops.adapt_datefield_value(first), since_at, until_at,
+             connection.ops.adapt_datefield_value(second)],
         )
-        .order_by().values("from_segment", "segment")
-        .annotate(customers=Count("pk"), revenue=Sum("at_stake"))
-    )
-    return [
-        {"from": row["from_segment"], "to": row["segment"], "customers": row["customers"],
-         "revenue": money(row["revenue"] or 0)}
-        for row in rows
-    ]
+        rows = cursor.fetchall()
+    return [{"from": origin, "to": destination, "customers": customers,
+             "revenue": money(Decimal(str(revenue)))}
+            for origin, destination, customers, revenue in rows]
+
+
+def snapshot_dates() -> list[date]:
+    """The dates that have a segment snapshot, newest first (read from their stored sizes)."""
+    keys = StoredReport.objects.filter(kind=SIZES_REPORT).values_list("key", flat=True)
+    return sorted((date.fromisoformat(key) for key in keys), reverse=True)

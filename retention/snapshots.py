@@ -1,4 +1,4 @@
-"""Stored metric snapshots: what the nightly job and `compute_metrics --save` write.
+"""Stored metric snapshots: what the nightly job, the pages and `compute_metrics --save` write.
 
 `save` upserts one period's figures (one row per day, month or quarter and
 subset; the row of a month or quarter in progress is updated each night), so
@@ -6,28 +6,41 @@ running a night twice leaves the same rows. `correct_after` recomputes the
 stored snapshots a changed order can affect: every period ending on or after
 the order's date (its activity windows and "first order ever" checks reach
 forward, never back).
+
+`figures` and `figures_many` are how pages read: the stored figures of a period
+when they are current (nothing dated in the period was written since they were
+computed, retention.changes), otherwise computed now and stored, so the next
+reader only reads.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from retention import metrics
+from retention import changes, metrics
 from retention.models import MetricSnapshot
 
 
 def grain_of(start: date, end: date) -> str:
-    """Day, a calendar month, a calendar quarter, or custom."""
+    """Day; a calendar month or quarter, whole or to date; or custom.
+
+    A month's row is keyed by its first day (its end moves on each night until the
+    month is over), and so is a quarter's. A period within one month that starts on
+    its first day is that month to date; one that starts on a quarter's first day and
+    ends in a later month of the quarter is that quarter to date.
+    """
     if start == end:
         return MetricSnapshot.Grain.DAY
-    if start.day == 1 and (end + timedelta(days=1)).day == 1:
-        months = (end.year - start.year) * 12 + end.month - start.month + 1
-        if months == 1:
+    if start.day == 1 and end > start:
+        if (end.year, end.month) == (start.year, start.month):
             return MetricSnapshot.Grain.MONTH
-        if months == 3 and start.month % 3 == 1:
+        months = (end.year - start.year) * 12 + end.month - start.month + 1
+        if months <= 3 and start.month % 3 == 1:
             return MetricSnapshot.Grain.QUARTER
     return MetricSnapshot.Grain.CUSTOM
 
@@ -46,23 +59,71 @@ def save(start: date, end: date, *, grain: str | None = None, subset: metrics.Su
          ) -> MetricSnapshot:
     """Compute the period's figures and store them, replacing the period's earlier row."""
     subset = subset or metrics.Subset()
+    began = timezone.now()  # what the figures can have seen: writes before this moment
     figures = metrics.as_json(metrics.compute(
         start, end, window_days=window_days, new_offering_window_days=new_offering_window_days,
         subset=subset,
     ))
     grain = grain or grain_of(start, end)
-    key = {
-        "grain": grain, "start": start, "subset": subset_key(subset),
-        "window_days": figures["period"]["window_days"],
-        "new_offering_window_days": figures["period"]["new_offering_window_days"],
-    }
-    if grain == MetricSnapshot.Grain.CUSTOM:
-        key["end"] = end
+    key = _key(grain, start, end, subset, figures["period"]["window_days"],
+               figures["period"]["new_offering_window_days"])
     with transaction.atomic():
         snapshot, _ = MetricSnapshot.objects.update_or_create(
-            **key, defaults={"end": end, "figures": figures, "computed_at": timezone.now()}
+            **key, defaults={"end": end, "figures": figures, "computed_at": began}
         )
     return snapshot
+
+
+def _key(grain: str, start: date, end: date, subset: metrics.Subset, window_days: int,
+         new_offering_window_days: int) -> dict:
+    """The unique key of a period's row (a custom period is keyed by its end too)."""
+    key = {"grain": grain, "start": start, "subset": subset_key(subset),
+           "window_days": window_days, "new_offering_window_days": new_offering_window_days}
+    if grain == MetricSnapshot.Grain.CUSTOM:
+        key["end"] = end
+    return key
+
+
+def figures(start: date, end: date, *, subset: metrics.Subset | None = None,
+            window_days: int | None = None, new_offering_window_days: int | None = None,
+            cache: dict | None = None) -> dict:
+    """The period's figures (as `compute_metrics --json` prints them), stored or computed.
+
+    Reads the stored row of the period when it is current: same end, same windows,
+    and nothing dated on or before its end written since it was computed. Otherwise
+    computes the figures and stores them. `cache` is one request's memory of the
+    change look-ups (see retention.changes.unchanged_through).
+    """
+    return figures_many([(start, end)], subset=subset, window_days=window_days,
+                        new_offering_window_days=new_offering_window_days, cache=cache)[0]
+
+
+def figures_many(periods: list[tuple[date, date]], *, subset: metrics.Subset | None = None,
+                 window_days: int | None = None, new_offering_window_days: int | None = None,
+                 cache: dict | None = None) -> list[dict]:
+    """`figures` for several periods of one subset: their stored rows in one query."""
+    subset = subset or metrics.Subset()
+    window_days = window_days or settings.RETENTION_ACTIVITY_WINDOW_DAYS
+    if new_offering_window_days is None:
+        new_offering_window_days = settings.NEW_OFFERING_WINDOW_DAYS
+    keys = [_key(grain_of(start, end), start, end, subset, window_days,
+                 new_offering_window_days) for start, end in periods]
+    wanted = Q(pk__in=[])
+    for key in keys:
+        wanted |= Q(**key)
+    stored = {}
+    for row in MetricSnapshot.objects.filter(wanted):
+        stored[row.grain, row.start, row.end] = row
+    cache = {} if cache is None else cache
+    changes.look_up([row.computed_at for row in stored.values()], cache)
+    result = []
+    for (start, end), key in zip(periods, keys, strict=True):
+        row = stored.get((key["grain"], start, end))
+        if row is None or not changes.unchanged_through(end, row.computed_at, cache=cache):
+            row = save(start, end, grain=key["grain"], subset=subset, window_days=window_days,
+                       new_offering_window_days=new_offering_window_days)
+        result.append(row.figures)
+    return result
 
 
 def save_night(night: date) -> list[MetricSnapshot]:

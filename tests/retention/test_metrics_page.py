@@ -2,17 +2,29 @@
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db.models import F
 
 from retention import targets
+from retention.models import DataChange
 from retention.views import parse
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def settled():
+    """Date the change log of the data made so far a minute back, as if loaded earlier.
+
+    A stored figure computed within seconds of a write counts the write as later (it
+    may not have been committed yet, see retention.changes), so it would be computed
+    again on the next view.
+    """
+    DataChange.objects.update(recorded_at=F("recorded_at") - timedelta(minutes=1))
 
 
 @pytest.fixture
@@ -92,22 +104,24 @@ def test_a_bad_custom_period_is_explained(manager_client):
      ("last_month", date(2025, 7, 1), date(2025, 7, 31))],
 )
 def test_the_period_picker(period, start, end):
-    choice = parse({"period": period}, today=date(2025, 8, 10))
+    choice = parse({"period": period}, as_of=date(2025, 8, 10))
 
     assert (choice.start, choice.end) == (start, end)
 
 
 @pytest.mark.parametrize("customers", [1, 20])
 def test_the_page_runs_the_same_queries_whatever_the_number_of_customers(
-        manager_client, customers, django_assert_max_num_queries):
+        manager_client, customers, django_assert_num_queries):
     for _ in range(customers):
         OrderFactory(ordered_at=datetime(2025, 8, 2, tzinfo=UTC))
+    settled()
     query = {"period": "custom", "start": "2025-07-01", "end": "2025-09-30"}
-    manager_client.get("/metrics/", query)  # the first view stores the trend's quarters
-    # session and user, the groups check, 2 × the engine (one aggregate each for the period,
-    # its previous and the 365 days behind clv_simple, engagement, referrals, 4 MRR), targets,
-    # the stored trend snapshots, and the picker's sources and categories.
-    with django_assert_max_num_queries(40):
+    manager_client.get("/metrics/", query)  # the first view computes and stores the figures
+    # session, user, the groups check, the picker's sources and categories; the period's
+    # and its previous period's snapshots and the change log since they were computed;
+    # the targets; the trend's 8 snapshots and the change log since those were computed.
+    # The stored figures are read, not computed.
+    with django_assert_num_queries(10):
         response = manager_client.get("/metrics/", query)
     assert len(response.context["trend"]["labels"]) == 8
 

@@ -1,0 +1,58 @@
+"""Stored reports: the tables behind the managers' pages, computed once and read after.
+
+A report (a cohort table, the segment sizes of a date, the moves between two dates, a
+price update's effect) is computed by its own module; `cached` stores the result as a
+StoredReport under its kind and parameters and returns the stored copy while it is
+current, that is while nothing dated on or before `depends_until` has been written
+since it was computed (retention.changes). The nightly job computes the pages'
+default reports, so that a manager's first view only reads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from retention import changes
+from retention.models import StoredReport
+
+
+def cached(kind: str, key: str, *, depends_until: date, compute: Callable[[], dict],
+           cache: dict | None = None, refresh: bool = False) -> dict:
+    """The stored report `kind`/`key` if current, else `compute()`, stored and returned.
+
+    `refresh` computes it again whatever is stored (the nightly job). Decimals and
+    dates in the result are stored as JSON strings and numbers by DjangoJSONEncoder's
+    rules, so callers get back what a reader of the stored row gets.
+    """
+    if not refresh:
+        row = StoredReport.objects.filter(kind=kind, key=key).first()
+        if row is not None and row.depends_until >= depends_until and changes.unchanged_through(
+                row.depends_until, row.computed_at, cache=cache):
+            return row.data
+    began = timezone.now()
+    data = _as_json(compute())
+    with transaction.atomic():
+        StoredReport.objects.update_or_create(
+            kind=kind, key=key,
+            defaults={"depends_until": depends_until, "data": data, "computed_at": began},
+        )
+    return data
+
+
+def _as_json(data):
+    """The value as JSON gives it back: Decimals become numbers, dates ISO strings."""
+    return json.loads(json.dumps(data, cls=_Encoder))
+
+
+class _Encoder(DjangoJSONEncoder):
+    def default(self, o):
+        if isinstance(o, Decimal):
+            return float(o)  # 2 decimals print back as the same 2 decimals
+        return super().default(o)

@@ -1,0 +1,74 @@
+"""Who may see the managers' pages, the day their figures run to, and CSV responses."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from datetime import date, timedelta
+from decimal import Decimal
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+MANAGERS = "Managers"
+
+
+def managers_only(view):
+    """Managers (the Managers group) and superusers; others are refused, strangers sent to log in."""
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), "/admin/login/")
+        if not (user.is_active and (user.is_superuser or user.groups.filter(name=MANAGERS).exists())):
+            raise PermissionDenied(_("The metrics pages are for managers."))
+        return view(request, *args, **kwargs)
+    return wrapper
+
+
+def as_of_day() -> date:
+    """The last complete day in the business zone (yesterday): the day figures run to.
+
+    The nightly job stores the figures up to that day, so the pages read them; today's
+    orders are still coming in.
+    """
+    return timezone.localdate() - timedelta(days=1)
+
+
+def decimals(figures: dict) -> dict:
+    """Stored figures (JSON numbers) as the Decimals the engine gives, for display and sums."""
+    return {key: Decimal(str(value)) if isinstance(value, float) else value
+            for key, value in figures.items()}
+
+
+def blank(value) -> str:
+    return "" if value is None else str(value)
+
+
+class _Echo:
+    """A file-like object whose write returns the line: csv.writer then yields lines."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_download(filename: str, header: list[str], rows: Iterable[list], *,
+                 stream: bool = False) -> HttpResponse:
+    """A CSV attachment. With `stream`, rows are sent as they are read (long customer lists)."""
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow([blank(value) for value in row])
+
+    if stream:
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse("".join(lines()), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -1,0 +1,94 @@
+"""The cohort heatmap: monthly cohorts of first orders, their retention and revenue by month.
+
+    /metrics/cohorts/?start=2025-01&end=2025-12   (months; default the last 12 to yesterday)
+
+The table is cohort_retention's (retention.cohorts), stored as a report and read back.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from retention import cohorts, metrics, reports
+from retention.views.access import as_of_day, csv_download, managers_only
+
+DEFAULT_MONTHS = 12
+
+
+def months_asked(query, as_of: date) -> tuple[date, date, list[str]]:
+    """The range's first day and as-of day from `start` and `end` months (YYYY-MM)."""
+    errors = []
+    last_month = as_of.replace(day=1)
+    index = last_month.year * 12 + last_month.month - 1 - (DEFAULT_MONTHS - 1)
+    first = date(index // 12, index % 12 + 1, 1)
+    try:
+        if query.get("start"):
+            first = date.fromisoformat(query["start"] + "-01")
+        if query.get("end"):
+            last_month = date.fromisoformat(query["end"] + "-01")
+    except ValueError:
+        errors.append(_("Give the months as YYYY-MM."))
+    end = min(last_month.replace(day=calendar.monthrange(last_month.year, last_month.month)[1]),
+              as_of)
+    return first, end, errors
+
+
+def table(first: date, end: date) -> dict:
+    """The stored cohort table of the range (computed and stored on a first view)."""
+    return reports.cached("cohorts", f"{first}..{end}", depends_until=end,
+                          compute=lambda: cohorts.table(first, end))
+
+
+# The darkest shade: dark text on it still has a contrast of 4.5:1 (WCAG AA).
+MAX_SHADE = 0.7
+
+
+def shaded(values: list, top) -> list[dict]:
+    """Cells with a shade from 0 to MAX_SHADE: the value's share of `top`."""
+    cells = []
+    for value in values:
+        share = 0 if value is None or not top else max(0.0, min(1.0, float(value) / float(top)))
+        cells.append({"value": value, "shade": round(share * MAX_SHADE, 2)})
+    return cells
+
+
+@managers_only
+def cohort_page(request):
+    as_of = as_of_day()
+    first, end, errors = months_asked(request.GET, as_of)
+    context = {"errors": errors, "start": first.strftime("%Y-%m"), "end": end.strftime("%Y-%m"),
+               "as_of": end, "query": request.GET.urlencode()}
+    try:
+        data = table(first, end)
+    except metrics.InvalidPeriod as exc:
+        context["errors"].append(str(exc))
+        return render(request, "retention/cohorts.html", context, status=400)
+    top_revenue = max((value for row in data["cohorts"] for value in row["revenue"][1:]),
+                      default=0)
+    context["rows"] = [
+        {"cohort": row["cohort"], "size": row["size"],
+         "retention": shaded(row["retention"], 100),
+         "revenue": shaded(row["revenue"], top_revenue or None)}
+        for row in data["cohorts"]
+    ]
+    context["offsets"] = list(range(max((len(row["retention"]) for row in data["cohorts"]),
+                                        default=0)))
+    return render(request, "retention/cohorts.html", context)
+
+
+@managers_only
+def cohort_csv(request):
+    """One table of the page: ?table=retention (default) or revenue."""
+    first, end, _errors = months_asked(request.GET, as_of_day())
+    which = "revenue" if request.GET.get("table") == "revenue" else "retention"
+    data = table(first, end)
+    width = max((len(row[which]) for row in data["cohorts"]), default=0)
+    return csv_download(
+        f"cohort-{which}-{data['as_of']}.csv",
+        ["cohort", "size", *[f"month_{k}" for k in range(width)]],
+        ([row["cohort"], row["size"], *row[which]] for row in data["cohorts"]),
+    )

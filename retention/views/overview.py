@@ -1,0 +1,225 @@
+"""The managers' overview: every metric for a period and a subset, against the previous period
+and the quarter's targets, with trend charts. Figures are read from stored snapshots
+(retention.snapshots), computed and stored on a first view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from urllib.parse import urlencode
+
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from retention import drilldown, metrics, segments, snapshots, targets
+from retention.models import Course, Customer, Target
+from retention.views.access import as_of_day, blank, csv_download, decimals, managers_only
+
+GROUPS = [  # how the cards are grouped on the page, in order
+    (_("Retention and churn"), ["retention_rate", "churn_rate", "customers_start", "customers_end",
+                                "retained_customers", "churned_customers", "new_customers",
+                                "reactivated_customers"]),
+    (_("Purchases"), ["orders", "revenue", "buyers", "repeat_purchase_rate",
+                      "repeat_customer_share", "returning_customer_rate", "purchase_frequency",
+                      "average_order_value", "existing_customer_revenue",
+                      "existing_customer_revenue_growth_rate"]),
+    (_("Value and engagement"), ["clv_simple", "historical_clv", "predicted_clv_12m",
+                                 "new_offering_engagement_rate", "referral_rate"]),
+    (_("Satisfaction"), ["nps", "nps_responses", "csat", "survey_response_rate"]),
+    (_("Memberships"), ["mrr_start", "mrr_churned", "mrr_churn_rate", "net_mrr_retention"]),
+]
+PERIODS = [("this_quarter", _("This quarter")), ("last_quarter", _("Last quarter")),
+           ("this_month", _("This month")), ("last_month", _("Last month")),
+           ("custom", _("Custom"))]
+TREND_KEYS = ["retention_rate", "churn_rate", "repeat_purchase_rate", "new_offering_engagement_rate"]
+TRENDS = {"quarters": (_("Last 8 quarters"), 8), "months": (_("Last 12 months"), 12)}
+SUBSET_FIELDS = ("customer_type", "source", "category", "segment")
+
+
+@dataclass
+class Choice:
+    period: str
+    start: date
+    end: date
+    subset: metrics.Subset
+    errors: list[str] = field(default_factory=list)
+
+    def query(self, **extra) -> str:
+        """The query string that asks for this period and subset (plus `extra`)."""
+        params = {"period": self.period}
+        if self.period == "custom":
+            params.update(start=self.start.isoformat(), end=self.end.isoformat())
+        params.update({name: getattr(self.subset, name) for name in SUBSET_FIELDS
+                       if getattr(self.subset, name)})
+        params.update(extra)
+        return urlencode(params)
+
+
+def quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def parse(query, as_of: date) -> Choice:
+    """The period and subset asked for (defaults: this quarter to `as_of`, everyone).
+
+    "This quarter" and "this month" run to `as_of`, the last complete day; on the first
+    day of a quarter or month they are the one that just ended.
+    """
+    errors = []
+    period = query.get("period", "this_quarter")
+    if period == "last_quarter":
+        end = quarter_start(as_of) - timedelta(days=1)
+        start = quarter_start(end)
+    elif period == "this_month":
+        start, end = as_of.replace(day=1), as_of
+    elif period == "last_month":
+        end = as_of.replace(day=1) - timedelta(days=1)
+        start = end.replace(day=1)
+    elif period == "custom":
+        try:
+            start = date.fromisoformat(query.get("start", ""))
+            end = date.fromisoformat(query.get("end", ""))
+        except ValueError:
+            errors.append(_("Give the custom period's first and last days."))
+            period, start, end = "this_quarter", quarter_start(as_of), as_of
+    else:
+        period, start, end = "this_quarter", quarter_start(as_of), as_of
+    subset = metrics.Subset(**{name: query.get(name, "") for name in SUBSET_FIELDS})
+    return Choice(period, start, end, subset, errors)
+
+
+def figures_for(choice: Choice, cache: dict) -> tuple[dict, dict]:
+    """(figures of the period, of the previous period), from snapshots; or InvalidPeriod."""
+    metrics.options_for(choice.start, choice.end, subset=choice.subset)  # explain bad requests
+    previous = metrics.Period(choice.start, choice.end).previous()
+    current, before = snapshots.figures_many(
+        [(choice.start, choice.end), (previous.start, previous.end)], subset=choice.subset,
+        cache=cache)
+    return decimals(current), decimals(before)
+
+
+def rows(current: dict, previous: dict, statuses: dict, choice: Choice) -> list[dict]:
+    result = []
+    for key in metrics.KEYS:
+        value, before = current[key], previous[key]
+        change = None if value is None or before is None else value - before
+        customers = drilldown.FIGURE_SETS.get(key)
+        result.append({
+            "key": key, "label": key.replace("_", " ").capitalize(),
+            "definition": metrics.DEFINITIONS[key], "value": value, "previous": before,
+            "change": change, "target": statuses.get(key),
+            "customers_url": customers and f"/metrics/customers/?{choice.query(set=customers)}",
+        })
+    return result
+
+
+def target_statuses(choice: Choice, as_of: date, cache: dict) -> dict:
+    """The status of the quarter's targets (for the subset asked for), by metric."""
+    year, quarter = choice.start.year, (choice.start.month - 1) // 3 + 1
+    found = Target.objects.filter(year=year, quarter=quarter, source=choice.subset.source,
+                                  customer_type=choice.subset.customer_type,
+                                  category=choice.subset.category)
+    return {target.metric: {"target": target,
+                            "evaluation": targets.evaluate(target, today=as_of,
+                                                           figures=stored_figures(target, cache))}
+            for target in found}
+
+
+def stored_figures(target: Target, cache: dict):
+    """The engine for a target's subset, read through the stored snapshots."""
+    subset = metrics.Subset(source=target.source, customer_type=target.customer_type,
+                            category=target.category)
+    return lambda start, end: decimals(snapshots.figures(start, end, subset=subset, cache=cache))
+
+
+def trend(subset: metrics.Subset, as_of: date, grain: str, cache: dict) -> dict:
+    """The last 8 quarters or 12 months (the current one to `as_of`), from stored snapshots."""
+    periods = trend_periods(as_of, grain)
+    stored = snapshots.figures_many(periods, subset=subset, cache=cache)
+    labels = [f"{start.year} Q{(start.month - 1) // 3 + 1}" if grain == "quarters"
+              else start.strftime("%Y-%m") for start, _end in periods]
+    return {"labels": labels, "grain": grain,
+            "series": {key: [figures[key] for figures in stored] for key in TREND_KEYS}}
+
+
+def trend_periods(as_of: date, grain: str) -> list[tuple[date, date]]:
+    """The calendar quarters or months up to the one holding `as_of`, which runs to it."""
+    count = TRENDS[grain][1]
+    starts = [quarter_start(as_of) if grain == "quarters" else as_of.replace(day=1)]
+    for _ in range(count - 1):
+        before = starts[0] - timedelta(days=1)
+        starts.insert(0, quarter_start(before) if grain == "quarters" else before.replace(day=1))
+    ends = [next_start - timedelta(days=1) for next_start in starts[1:]] + [as_of]
+    return list(zip(starts, ends, strict=True))
+
+
+def picker_context(choice: Choice) -> dict:
+    """What the period and subset pickers offer (two small distinct queries)."""
+    return {
+        "choice": choice, "periods": PERIODS, "customer_types": metrics.CUSTOMER_TYPES,
+        "segments": segments.NAMES, "errors": list(choice.errors),
+        "sources": (Customer.objects.exclude(acquisition_source="").order_by()
+                    .values_list("acquisition_source", flat=True).distinct()),
+        "categories": Course.objects.order_by().values_list("category", flat=True).distinct(),
+    }
+
+
+@managers_only
+def overview(request):
+    as_of = as_of_day()
+    choice = parse(request.GET, as_of)
+    grain = request.GET.get("trend") if request.GET.get("trend") in TRENDS else "quarters"
+    context = picker_context(choice)
+    cache: dict = {}
+    try:
+        current, previous = figures_for(choice, cache)
+    except metrics.InvalidPeriod as exc:
+        context["errors"].append(str(exc))
+        return render(request, "retention/metrics_overview.html", context, status=400)
+    by_key = {row["key"]: row
+              for row in rows(current, previous, target_statuses(choice, as_of, cache), choice)}
+    context.update(
+        as_of=as_of,
+        trend=trend(choice.subset, as_of, grain, cache),
+        trend_title=TRENDS[grain][0],
+        trends=[(name, title) for name, (title, _count) in TRENDS.items()],
+        period=current["period"],
+        groups=[(title, [by_key[key] for key in keys]) for title, keys in GROUPS],
+        export_query=choice.query(),
+        other_trend_query=choice.query(trend="months" if grain == "quarters" else "quarters"),
+    )
+    return render(request, "retention/metrics_overview.html", context)
+
+
+@managers_only
+def overview_csv(request):
+    choice = parse(request.GET, as_of_day())
+    try:
+        current, previous = figures_for(choice, {})
+    except metrics.InvalidPeriod as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    period = current["period"]
+    subset = ";".join(f"{k}={v}" for k, v in period["subset"].items())
+    return csv_download(
+        f"metrics-{choice.start}-{choice.end}.csv",
+        ["metric", "value", "previous", "change", "definition", "start", "end",
+         "previous_start", "previous_end", "window_days", "subset"],
+        ([row["key"], blank(row["value"]), blank(row["previous"]), blank(row["change"]),
+          row["definition"], period["start"], period["end"], period["previous_start"],
+          period["previous_end"], period["window_days"], subset]
+         for row in rows(current, previous, {}, choice)),
+    )
+
+
+@managers_only
+def trend_csv(request):
+    """The trend table of the page (8 quarters or 12 months) as CSV."""
+    as_of = as_of_day()
+    choice = parse(request.GET, as_of)
+    grain = request.GET.get("trend") if request.GET.get("trend") in TRENDS else "quarters"
+    data = trend(choice.subset, as_of, grain, {})
+    return csv_download(
+        f"trend-{grain}-{as_of}.csv", ["metric", *data["labels"]],
+        ([key, *values] for key, values in data["series"].items()),
+    )
