@@ -10,7 +10,9 @@ that day are still right, the others are computed again.
 
 A change is recorded just before its transaction commits, so a computation that began
 in between (milliseconds; COMMIT_MARGIN covers it) cannot have seen it and still
-counts it as later. Changes to a customer's own fields (type, source) are not recorded:
+counts it as later. The nightly job deals with the changes since its previous run (it
+recomputes or drops the stored figures they touch) and then deletes the older rows.
+Changes to a customer's own fields (type, source) are not recorded:
 the platform sends them all day, and they do not move a figure of all customers; the
 nightly job recomputes the periods in progress anyway.
 """
@@ -27,7 +29,6 @@ from django.utils import timezone
 from retention.models import DataChange, Enrolment, Membership, Order, OrderLine
 
 COMMIT_MARGIN = timedelta(seconds=2)
-KEEP = timedelta(days=3)  # the nightly job deletes older rows (older figures were redone)
 
 
 def record(first_day: date, *, source: str) -> None:
@@ -70,12 +71,6 @@ def unchanged_through(end: date, since: datetime, *, cache: dict | None = None) 
         if cache is not None:
             cache[since] = earliest
     return earliest is None or earliest > end
-
-
-def prune(now: datetime | None = None) -> int:
-    """Delete change rows older than KEEP; return how many."""
-    cutoff = (now or timezone.now()) - KEEP
-    return DataChange.objects.filter(recorded_at__lt=cutoff).delete()[0]
 
 
 def _day(moment: datetime) -> date:

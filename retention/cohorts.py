@@ -22,6 +22,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from retention import reports
 from retention.metrics import InvalidPeriod, midnight, money, rate
 from retention.models import Customer, Order
 
@@ -72,6 +73,21 @@ def table(start: date, end: date) -> dict:
         cohorts.append({"cohort": f"{cohort[0]:04d}-{cohort[1]:02d}", "size": size,
                         "retention": retention, "revenue": revenue})
     return {"as_of": end.isoformat(), "cohorts": cohorts}
+
+
+DEFAULT_MONTHS = 12
+
+
+def default_range(as_of: date) -> tuple[date, date]:
+    """The managers' page's range: the 12 months up to `as_of`, which is the as-of date."""
+    index = as_of.year * 12 + as_of.month - 1 - (DEFAULT_MONTHS - 1)
+    return date(index // 12, index % 12 + 1, 1), as_of
+
+
+def stored_table(start: date, end: date, *, refresh: bool = False) -> dict:
+    """`table(start, end)`, kept as a stored report until an order dated by `end` changes."""
+    return reports.cached("cohorts", f"{start}..{end}", depends_until=end,
+                          compute=lambda: table(start, end), refresh=refresh)
 
 
 def _month(value: datetime | date, zone: ZoneInfo) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from retention import metrics
+from retention import metrics, reports
 from retention.models import PriceChange
 
 METRICS = ["retention_rate", "repeat_purchase_rate", "average_order_value", "revenue_per_buyer",
@@ -61,6 +61,20 @@ def compare(on: date | None = None, *, days: int | None = None, today: date | No
                     for change in changes],
         **{name: _side_by_side(before, after, subset) for name, subset in groups.items()},
     }
+
+
+def stored_comparison(on: date | None, days: int | None, *, as_of: date,
+                      refresh: bool = False) -> dict:
+    """`compare` for the managers' page (days default: the update's day to `as_of`), kept as
+    a stored report until data dated by the end of the "after" period changes."""
+    dates = update_dates()
+    if not dates:
+        raise NoPriceUpdate("No price change has been recorded yet.")
+    on = on or dates[0]
+    days = days or max((as_of - on).days + 1, 1)
+    return reports.cached(
+        "price_update", f"{on}:{days}", depends_until=on + timedelta(days=days - 1),
+        compute=lambda: compare(on, days=days, today=as_of + timedelta(days=1)), refresh=refresh)
 
 
 def _side_by_side(before, after, subset) -> dict:

@@ -35,6 +35,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, CumeDist, ExtractMonth, ExtractYear, TruncDate
 
+from retention import reports
 from retention.metrics import midnight, money
 from retention.models import CustomerSegment, Order, StoredReport
 
@@ -186,6 +187,39 @@ def migration(first: date, second: date) -> list[dict]:
     return [{"from": origin, "to": destination, "customers": customers,
              "revenue": money(Decimal(str(revenue)))}
             for origin, destination, customers, revenue in rows]
+
+
+MOVES_REPORT = "segment_moves"
+
+
+def stored_migration(first: date, second: date, *, refresh: bool = False) -> list[dict]:
+    """`migration(first, second)`, kept as a stored report until data by `second` changes."""
+    return reports.cached(MOVES_REPORT, f"{first}..{second}", depends_until=second,
+                          compute=lambda: {"moves": migration(first, second)},
+                          refresh=refresh)["moves"]
+
+
+def default_pair(available: list[date]) -> tuple[date, date]:
+    """The moves the page shows first: from the latest snapshot a quarter or more before
+    the latest one (else the earliest) to the latest. `available` is newest first."""
+    latest = available[0]
+    earlier = [day for day in available if day <= latest - timedelta(days=90)]
+    return (earlier[0] if earlier else available[-1]), latest
+
+
+def prune(*, keep_days: int, today: date) -> int:
+    """Delete the segment snapshots older than `keep_days` before `today`, except those of
+    the last day of a month (kept for good, for moves over long spans); return how many
+    dates were deleted. A snapshot stores a row per customer, so daily ones add up."""
+    cutoff = today - timedelta(days=keep_days)
+    old = [day for day in snapshot_dates()
+           if day < cutoff and (day + timedelta(days=1)).day != 1]
+    for day in old:
+        with transaction.atomic():
+            CustomerSegment.objects.filter(snapshot_on=day).delete()
+            StoredReport.objects.filter(kind=SIZES_REPORT, key=day.isoformat()).delete()
+            StoredReport.objects.filter(kind=MOVES_REPORT, key__contains=day.isoformat()).delete()
+    return len(old)
 
 
 def snapshot_dates() -> list[date]:

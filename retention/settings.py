@@ -271,6 +271,8 @@ NEW_OFFERING_WINDOW_DAYS = envint("NEW_OFFERING_WINDOW_DAYS", "90", minimum=0)
 IMPORT_WORK_MEM = envsize("IMPORT_WORK_MEM", "256MB")
 # PostgreSQL work_mem while the period metrics are counted (sorts and hashes of customer sets).
 RETENTION_METRICS_WORK_MEM = envsize("RETENTION_METRICS_WORK_MEM", "64MB")
+# Daily segment snapshots are kept this many days; month-end ones are kept for good.
+RETENTION_SEGMENT_KEEP_DAYS = envint("RETENTION_SEGMENT_KEEP_DAYS", "35", minimum=1)
 # Count the smaller figures on a second connection beside the main aggregate (PostgreSQL).
 RETENTION_METRICS_PARALLEL = envbool("RETENTION_METRICS_PARALLEL", "1")
 # Rows an API bulk call may carry.

@@ -126,22 +126,58 @@ def figures_many(periods: list[tuple[date, date]], *, subset: metrics.Subset | N
     return result
 
 
-def save_night(night: date) -> list[MetricSnapshot]:
+TREND_LENGTHS = {"quarters": 8, "months": 12}
+
+
+def quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def trend_periods(as_of: date, grain: str) -> list[tuple[date, date]]:
+    """The last 8 calendar quarters or 12 months, the one holding `as_of` running to it."""
+    starts = [quarter_start(as_of) if grain == "quarters" else as_of.replace(day=1)]
+    for _ in range(TREND_LENGTHS[grain] - 1):
+        before = starts[0] - timedelta(days=1)
+        starts.insert(0, quarter_start(before) if grain == "quarters" else before.replace(day=1))
+    ends = [next_start - timedelta(days=1) for next_start in starts[1:]] + [as_of]
+    return list(zip(starts, ends, strict=True))
+
+
+def page_periods(as_of: date) -> list[tuple[date, date]]:
+    """The periods the overview shows without being asked: this and last quarter and month
+    (to `as_of`), the previous period of each, and both trends."""
+    this_quarter, this_month = quarter_start(as_of), as_of.replace(day=1)
+    last_quarter_end = this_quarter - timedelta(days=1)
+    last_month_end = this_month - timedelta(days=1)
+    chosen = [(this_quarter, as_of), (quarter_start(last_quarter_end), last_quarter_end),
+              (this_month, as_of), (last_month_end.replace(day=1), last_month_end)]
+    previous = [metrics.Period(*period).previous() for period in chosen]
+    periods = [*chosen, *((p.start, p.end) for p in previous),
+               *trend_periods(as_of, "quarters"), *trend_periods(as_of, "months")]
+    return list(dict.fromkeys(periods))
+
+
+def save_night(night: date, *, subset: metrics.Subset | None = None) -> list[MetricSnapshot]:
     """The day's, the month-to-date's and the quarter-to-date's figures for `night`."""
     month_start = night.replace(day=1)
-    quarter_start = date(night.year, 3 * ((night.month - 1) // 3) + 1, 1)
     return [
-        save(night, night, grain=MetricSnapshot.Grain.DAY),
-        save(month_start, night, grain=MetricSnapshot.Grain.MONTH),
-        save(quarter_start, night, grain=MetricSnapshot.Grain.QUARTER),
+        save(night, night, grain=MetricSnapshot.Grain.DAY, subset=subset),
+        save(month_start, night, grain=MetricSnapshot.Grain.MONTH, subset=subset),
+        save(quarter_start(night), night, grain=MetricSnapshot.Grain.QUARTER, subset=subset),
     ]
 
 
 def correct_after(day: date, *, skip: set[int] = frozenset()) -> int:
-    """Recompute every stored snapshot whose period ends on or after `day`; return how many."""
+    """Bring up to date the stored snapshots whose period ends on or after `day`.
+
+    Day, month and quarter snapshots are recomputed (they are the history the admin
+    and the alerts read); custom periods are deleted, and computed again when a page
+    asks for them. Returns how many were recomputed.
+    """
+    affected = MetricSnapshot.objects.filter(end__gte=day).exclude(pk__in=skip)
+    affected.filter(grain=MetricSnapshot.Grain.CUSTOM).delete()
     corrected = 0
-    stale = MetricSnapshot.objects.filter(end__gte=day).exclude(pk__in=skip).order_by("start")
-    for snapshot in stale.iterator():
+    for snapshot in affected.exclude(grain=MetricSnapshot.Grain.CUSTOM).order_by("start").iterator():
         save(snapshot.start, snapshot.end, grain=snapshot.grain,
              subset=subset_from_key(snapshot.subset), window_days=snapshot.window_days,
              new_offering_window_days=snapshot.new_offering_window_days)

@@ -9,7 +9,7 @@ from retention.models import Customer
 
 
 @shared_task
-def run_nightly(on: str | None = None) -> list[tuple[str, str]]:
+def run_nightly(on: str | None = None) -> list[tuple[str, str, float]]:
     """Run the nightly pipeline for the night after `on` (ISO date; default: yesterday)."""
     return nightly.run(date.fromisoformat(on) if on else nightly.default_night())
 

@@ -3,24 +3,24 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from retention import views
+from retention.views import cohorts, customers, overview, price_update, scorecard, segments
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("metrics/", views.overview, name="metrics"),
-    path("metrics/export.csv", views.overview_csv, name="metrics-csv"),
-    path("metrics/trend.csv", views.trend_csv, name="trend-csv"),
-    path("metrics/customers/", views.customer_list, name="metrics-customers"),
-    path("metrics/customers.csv", views.customer_list_csv, name="metrics-customers-csv"),
-    path("metrics/cohorts/", views.cohort_page, name="cohorts"),
-    path("metrics/cohorts.csv", views.cohort_csv, name="cohorts-csv"),
-    path("metrics/segments/", views.segment_page, name="segments"),
-    path("metrics/segments.csv", views.segment_csv, name="segments-csv"),
-    path("metrics/price-update/", views.price_update_page, name="price-update"),
-    path("metrics/price-update.csv", views.price_update_csv, name="price-update-csv"),
-    path("metrics/scorecard/", views.scorecard, name="scorecard"),
-    path("metrics/scorecard.csv", views.scorecard_csv, name="scorecard-csv"),
+    path("metrics/", overview.overview, name="metrics"),
+    path("metrics/export.csv", overview.overview_csv, name="metrics-csv"),
+    path("metrics/trend.csv", overview.trend_csv, name="trend-csv"),
+    path("metrics/customers/", customers.customer_list, name="metrics-customers"),
+    path("metrics/customers.csv", customers.customer_list_csv, name="metrics-customers-csv"),
+    path("metrics/cohorts/", cohorts.cohort_page, name="cohorts"),
+    path("metrics/cohorts.csv", cohorts.cohort_csv, name="cohorts-csv"),
+    path("metrics/segments/", segments.segment_page, name="segments"),
+    path("metrics/segments.csv", segments.segment_csv, name="segments-csv"),
+    path("metrics/price-update/", price_update.price_update_page, name="price-update"),
+    path("metrics/price-update.csv", price_update.price_update_csv, name="price-update-csv"),
+    path("metrics/scorecard/", scorecard.scorecard, name="scorecard"),
+    path("metrics/scorecard.csv", scorecard.scorecard_csv, name="scorecard-csv"),
     path("api/v1/", include("retention.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -13,18 +13,15 @@ from datetime import date
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention import cohorts, metrics, reports
+from retention import cohorts, metrics
 from retention.views.access import as_of_day, csv_download, managers_only
-
-DEFAULT_MONTHS = 12
 
 
 def months_asked(query, as_of: date) -> tuple[date, date, list[str]]:
     """The range's first day and as-of day from `start` and `end` months (YYYY-MM)."""
     errors = []
+    first, _end = cohorts.default_range(as_of)
     last_month = as_of.replace(day=1)
-    index = last_month.year * 12 + last_month.month - 1 - (DEFAULT_MONTHS - 1)
-    first = date(index // 12, index % 12 + 1, 1)
     try:
         if query.get("start"):
             first = date.fromisoformat(query["start"] + "-01")
@@ -35,12 +32,6 @@ def months_asked(query, as_of: date) -> tuple[date, date, list[str]]:
     end = min(last_month.replace(day=calendar.monthrange(last_month.year, last_month.month)[1]),
               as_of)
     return first, end, errors
-
-
-def table(first: date, end: date) -> dict:
-    """The stored cohort table of the range (computed and stored on a first view)."""
-    return reports.cached("cohorts", f"{first}..{end}", depends_until=end,
-                          compute=lambda: cohorts.table(first, end))
 
 
 # The darkest shade: dark text on it still has a contrast of 4.5:1 (WCAG AA).
@@ -63,7 +54,7 @@ def cohort_page(request):
     context = {"errors": errors, "start": first.strftime("%Y-%m"), "end": end.strftime("%Y-%m"),
                "as_of": end, "query": request.GET.urlencode()}
     try:
-        data = table(first, end)
+        data = cohorts.stored_table(first, end)
     except metrics.InvalidPeriod as exc:
         context["errors"].append(str(exc))
         return render(request, "retention/cohorts.html", context, status=400)
@@ -85,7 +76,7 @@ def cohort_csv(request):
     """One table of the page: ?table=retention (default) or revenue."""
     first, end, _errors = months_asked(request.GET, as_of_day())
     which = "revenue" if request.GET.get("table") == "revenue" else "retention"
-    data = table(first, end)
+    data = cohorts.stored_table(first, end)
     width = max((len(row[which]) for row in data["cohorts"]), default=0)
     return csv_download(
         f"cohort-{which}-{data['as_of']}.csv",

@@ -33,7 +33,7 @@ PERIODS = [("this_quarter", _("This quarter")), ("last_quarter", _("Last quarter
            ("this_month", _("This month")), ("last_month", _("Last month")),
            ("custom", _("Custom"))]
 TREND_KEYS = ["retention_rate", "churn_rate", "repeat_purchase_rate", "new_offering_engagement_rate"]
-TRENDS = {"quarters": (_("Last 8 quarters"), 8), "months": (_("Last 12 months"), 12)}
+TRENDS = {"quarters": _("Last 8 quarters"), "months": _("Last 12 months")}
 SUBSET_FIELDS = ("customer_type", "source", "category", "segment")
 
 
@@ -56,10 +56,6 @@ class Choice:
         return urlencode(params)
 
 
-def quarter_start(day: date) -> date:
-    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-
-
 def parse(query, as_of: date) -> Choice:
     """The period and subset asked for (defaults: this quarter to `as_of`, everyone).
 
@@ -69,8 +65,8 @@ def parse(query, as_of: date) -> Choice:
     errors = []
     period = query.get("period", "this_quarter")
     if period == "last_quarter":
-        end = quarter_start(as_of) - timedelta(days=1)
-        start = quarter_start(end)
+        end = snapshots.quarter_start(as_of) - timedelta(days=1)
+        start = snapshots.quarter_start(end)
     elif period == "this_month":
         start, end = as_of.replace(day=1), as_of
     elif period == "last_month":
@@ -82,9 +78,9 @@ def parse(query, as_of: date) -> Choice:
             end = date.fromisoformat(query.get("end", ""))
         except ValueError:
             errors.append(_("Give the custom period's first and last days."))
-            period, start, end = "this_quarter", quarter_start(as_of), as_of
+            period, start, end = "this_quarter", snapshots.quarter_start(as_of), as_of
     else:
-        period, start, end = "this_quarter", quarter_start(as_of), as_of
+        period, start, end = "this_quarter", snapshots.quarter_start(as_of), as_of
     subset = metrics.Subset(**{name: query.get(name, "") for name in SUBSET_FIELDS})
     return Choice(period, start, end, subset, errors)
 
@@ -135,23 +131,12 @@ def stored_figures(target: Target, cache: dict):
 
 def trend(subset: metrics.Subset, as_of: date, grain: str, cache: dict) -> dict:
     """The last 8 quarters or 12 months (the current one to `as_of`), from stored snapshots."""
-    periods = trend_periods(as_of, grain)
+    periods = snapshots.trend_periods(as_of, grain)
     stored = snapshots.figures_many(periods, subset=subset, cache=cache)
     labels = [f"{start.year} Q{(start.month - 1) // 3 + 1}" if grain == "quarters"
               else start.strftime("%Y-%m") for start, _end in periods]
     return {"labels": labels, "grain": grain,
             "series": {key: [figures[key] for figures in stored] for key in TREND_KEYS}}
-
-
-def trend_periods(as_of: date, grain: str) -> list[tuple[date, date]]:
-    """The calendar quarters or months up to the one holding `as_of`, which runs to it."""
-    count = TRENDS[grain][1]
-    starts = [quarter_start(as_of) if grain == "quarters" else as_of.replace(day=1)]
-    for _ in range(count - 1):
-        before = starts[0] - timedelta(days=1)
-        starts.insert(0, quarter_start(before) if grain == "quarters" else before.replace(day=1))
-    ends = [next_start - timedelta(days=1) for next_start in starts[1:]] + [as_of]
-    return list(zip(starts, ends, strict=True))
 
 
 def picker_context(choice: Choice) -> dict:
@@ -182,8 +167,7 @@ def overview(request):
     context.update(
         as_of=as_of,
         trend=trend(choice.subset, as_of, grain, cache),
-        trend_title=TRENDS[grain][0],
-        trends=[(name, title) for name, (title, _count) in TRENDS.items()],
+        trend_title=TRENDS[grain],
         period=current["period"],
         groups=[(title, [by_key[key] for key in keys]) for title, keys in GROUPS],
         export_query=choice.query(),

@@ -6,12 +6,12 @@ the buyers of the repriced offerings.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention import price_update, reports
+from retention import price_update
 from retention.views.access import as_of_day, csv_download, managers_only
 
 GROUPS = [("all", _("All customers")), ("buyers_of_repriced", _("Buyers of repriced offerings"))]
@@ -21,18 +21,6 @@ LABELS = {"retention_rate": _("Retention rate (%)"),
           "revenue_per_buyer": _("Revenue per buyer"),
           "new_offering_engagement_rate": _("New-offering engagement (%)"),
           "nps": _("NPS"), "csat": _("CSAT (%)")}
-
-
-def comparison(on: date | None, days: int | None, as_of: date) -> dict:
-    """The stored comparison (computed and stored on a first view)."""
-    dates = price_update.update_dates()
-    if not dates:
-        raise price_update.NoPriceUpdate(_("No price change has been recorded yet."))
-    on = on or dates[0]
-    days = days or max((as_of - on).days + 1, 1)
-    return reports.cached(
-        "price_update", f"{on}:{days}", depends_until=on + timedelta(days=days - 1),
-        compute=lambda: price_update.compare(on, days=days, today=as_of + timedelta(days=1)))
 
 
 def _asked(query) -> tuple[date | None, int | None, list[str]]:
@@ -57,7 +45,7 @@ def price_update_page(request):
     context = {"errors": errors, "dates": price_update.update_dates()[:24],
                "query": request.GET.urlencode()}
     try:
-        data = comparison(on, days, as_of_day())
+        data = price_update.stored_comparison(on, days, as_of=as_of_day())
     except price_update.NoPriceUpdate as exc:
         context["errors"].append(str(exc))
         return render(request, "retention/price_update.html", context,
@@ -74,7 +62,7 @@ def price_update_page(request):
 def price_update_csv(request):
     on, days, _errors = _asked(request.GET)
     try:
-        data = comparison(on, days, as_of_day())
+        data = price_update.stored_comparison(on, days, as_of=as_of_day())
     except price_update.NoPriceUpdate:
         return csv_download("price-update.csv", ["customers", "metric", "before", "after",
                                                  "change"], [])

@@ -8,31 +8,21 @@ Each count links to its customers; both tables export to CSV.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention import reports, segments
+from retention import segments
 from retention.models import StoredReport
 from retention.views.access import csv_download, managers_only
-
-MOVES_REPORT = "segment_moves"
-
-
-def moves(first: date, second: date) -> list[dict]:
-    """The stored moves between two snapshot dates (computed and stored on a first view)."""
-    return reports.cached(MOVES_REPORT, f"{first}..{second}", depends_until=second,
-                          compute=lambda: {"moves": segments.migration(first, second)})["moves"]
 
 
 def dates_asked(query, available: list[date]) -> tuple[date, date, date, list[str]]:
     """(on, first, second) from the query, each a snapshot date; defaults as the module says."""
     errors = []
-    latest = available[0]
-    # available is newest first: the latest date a quarter or more before, else the earliest
-    earlier = [day for day in available if day <= latest - timedelta(days=90)]
-    defaults = {"on": latest, "second": latest, "first": earlier[0] if earlier else available[-1]}
+    first, second = segments.default_pair(available)
+    defaults = {"on": second, "second": second, "first": first}
     chosen = {}
     for name, default in defaults.items():
         try:
@@ -76,7 +66,7 @@ def segment_page(request):
     on, first, second, errors = dates_asked(request.GET, available)
     sizes = sizes_on(on)
     total = sum(sizes.values())
-    destinations, rows = matrix(moves(first, second))
+    destinations, rows = matrix(segments.stored_migration(first, second))
     return render(request, "retention/segments.html", {
         "errors": errors, "on": on, "first": first, "second": second,
         "available": available[:120], "destinations": destinations, "rows": rows,
@@ -100,7 +90,7 @@ def segment_csv(request):
             f"segment-moves-{first}-{second}.csv",
             ["from", "to", "customers", "revenue_at_stake", "first", "second"],
             ([m["from"], m["to"], m["customers"], m["revenue"], first, second]
-             for m in moves(first, second)))
+             for m in segments.stored_migration(first, second)))
     sizes = sizes_on(on)
     return csv_download(f"segments-{on}.csv", ["segment", "customers", "rule", "on"],
                         ([name, sizes.get(name, 0), rule, on] for name, rule in segments.SEGMENTS))

@@ -89,7 +89,7 @@ def test_the_nightly_job_checks_the_rules(history, manager, mailoutbox,
     rule(direction="up")
 
     with django_capture_on_commit_callbacks(execute=True):
-        outcomes = dict(nightly.run(NIGHT))
+        outcomes = {name: outcome for name, outcome, _seconds in nightly.run(NIGHT)}
 
     assert outcomes["alerts"] == "orders +100.00 % in 2025-08"
     assert len(mailoutbox) == 1

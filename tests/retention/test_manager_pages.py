@@ -9,9 +9,8 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Group
 from django.db.models import F
-from django.utils import timezone
 
-from retention import changes, ingest, segments, snapshots, summaries
+from retention import ingest, segments, snapshots, summaries
 from retention.models import DataChange, MetricSnapshot, PriceChange, StoredReport
 from tests.factories import CourseFactory, CustomerFactory, MembershipFactory, OrderFactory
 from tests.retention.test_metrics import Q3, scenario  # noqa: F401  (fixture)
@@ -265,15 +264,6 @@ def test_saves_and_deletes_through_the_orm_are_recorded():
         ("membership", date(2025, 3, 1)),
         ("order", date(2025, 5, 1)), ("order", date(2025, 5, 1)),
         ("membership", date(2025, 3, 1))]
-
-
-def test_old_changes_are_pruned():
-    changes.record(date(2025, 1, 1), source="import")
-    DataChange.objects.update(recorded_at=timezone.now() - timedelta(days=4))
-    changes.record(date(2025, 2, 1), source="import")
-
-    assert changes.prune() == 1
-    assert list(DataChange.objects.values_list("first_day", flat=True)) == [date(2025, 2, 1)]
 
 
 def test_reports_are_stored_once_per_parameters(two_cohorts, manager_client):

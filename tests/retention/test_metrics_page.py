@@ -11,7 +11,7 @@ from django.db.models import F
 
 from retention import targets
 from retention.models import DataChange
-from retention.views import parse
+from retention.views.overview import parse
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db

@@ -2,15 +2,24 @@
 
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db.models import F
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from retention import ingest, metrics, nightly, summaries
-from retention.models import Customer, MetricSnapshot, NightlyRun, Order
+from retention import ingest, metrics, nightly, segments, snapshots, summaries
+from retention.models import (
+    Customer,
+    CustomerSegment,
+    DataChange,
+    MetricSnapshot,
+    NightlyRun,
+    Order,
+    StoredReport,
+)
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,12 +54,17 @@ def test_a_night_stores_the_day_month_and_quarter_to_date():
 def test_running_a_night_twice_gives_the_same_snapshots():
     import_orders(("A-1", "C-1", "2025-08-10", "100", "paid"))
     nightly.run(date(2025, 8, 10))
-    first = {(s.grain, s.start): s.figures for s in MetricSnapshot.objects.all()}
+    first = {(s.grain, s.start, s.end): s.figures for s in MetricSnapshot.objects.all()}
+    segments_first = list(CustomerSegment.objects.values_list("customer", "snapshot_on", "segment"))
 
     nightly.run(date(2025, 8, 10))
 
-    assert {(s.grain, s.start): s.figures for s in MetricSnapshot.objects.all()} == first
-    assert MetricSnapshot.objects.count() == 3
+    assert {(s.grain, s.start, s.end): s.figures for s in MetricSnapshot.objects.all()} == first
+    assert list(CustomerSegment.objects.values_list("customer", "snapshot_on", "segment")) == (
+        segments_first)
+    # The night's three, and the pages' periods (previous periods and the two trends).
+    assert {(s.grain, s.start) for s in MetricSnapshot.objects.filter(end=date(2025, 8, 10))} == {
+        ("day", date(2025, 8, 10)), ("month", date(2025, 8, 1)), ("quarter", date(2025, 7, 1))}
 
 
 def test_the_next_night_moves_the_month_on_and_keeps_one_row_per_period():
@@ -63,7 +77,7 @@ def test_the_next_night_moves_the_month_on_and_keeps_one_row_per_period():
     month = snapshot("month", date(2025, 8, 1))
     assert (month.end, month.figures["orders"], month.figures["revenue"]) == (
         date(2025, 8, 11), 2, 150.0)
-    assert MetricSnapshot.objects.filter(grain="month").count() == 1
+    assert MetricSnapshot.objects.filter(grain="month", start=date(2025, 8, 1)).count() == 1
     assert MetricSnapshot.objects.filter(grain="day").count() == 2
 
 
@@ -133,3 +147,80 @@ def test_compute_metrics_save_stores_a_snapshot_once():
     stored = MetricSnapshot.objects.get()
     assert (stored.grain, stored.start, stored.end) == ("quarter", date(2025, 7, 1), date(2025, 9, 30))
     assert stored.figures == json.loads(out.getvalue())
+
+
+def test_old_daily_segment_snapshots_go_and_month_ends_stay(settings):
+    settings.RETENTION_SEGMENT_KEEP_DAYS = 10
+    import_orders(("A-1", "C-1", "2025-06-10", "100", "paid"))
+    for day in (date(2025, 6, 29), date(2025, 6, 30), date(2025, 7, 1)):
+        segments.snapshot(day)
+
+    nightly.run(date(2025, 8, 10))
+
+    assert segments.snapshot_dates() == [date(2025, 8, 10), date(2025, 6, 30)]
+    assert set(CustomerSegment.objects.values_list("snapshot_on", flat=True)) == {
+        date(2025, 8, 10), date(2025, 6, 30)}
+
+
+def settled():
+    """Date the change log a minute back, as if the data were loaded well before the run."""
+    DataChange.objects.update(recorded_at=F("recorded_at") - timedelta(minutes=1))
+
+
+def test_a_late_order_drops_stored_tables_and_redoes_the_segments_it_reaches():
+    import_orders(("A-1", "C-1", "2025-08-01", "100", "paid"))
+    settled()
+    nightly.run(date(2025, 8, 10))
+    custom = snapshots.save(date(2025, 8, 2), date(2025, 8, 9))
+    assert StoredReport.objects.filter(kind="cohorts").exists()
+    assert segments.sizes(date(2025, 8, 10))["one_time"] == 1
+
+    import_orders(("A-2", "C-1", "2025-08-05", "40", "paid"))  # late: dated before the night
+    outcomes = {name: text for name, text, _seconds in nightly.run(date(2025, 8, 11))}
+
+    assert "data changed back to 2025-08-05" in outcomes["late data"]
+    assert not MetricSnapshot.objects.filter(pk=custom.pk).exists()
+    assert segments.sizes(date(2025, 8, 10))["two_time"] == 1  # redone
+    cohorts_report = StoredReport.objects.get(kind="cohorts")  # computed again by "pages"
+    assert cohorts_report.computed_at > NightlyRun.objects.order_by("started_at").last().started_at
+
+
+def test_subsets_a_manager_looked_at_are_kept_current():
+    import_orders(("A-1", "C-1", "2025-08-01", "100", "paid"))
+    partners = metrics.Subset(source="partner")
+    snapshots.save(date(2025, 7, 1), date(2025, 8, 3), subset=partners)
+
+    nightly.run(date(2025, 8, 10))
+
+    stored = MetricSnapshot.objects.get(grain="quarter", start=date(2025, 7, 1),
+                                        subset="source=partner")
+    assert stored.end == date(2025, 8, 10)
+
+
+def test_the_change_log_keeps_only_what_the_next_run_needs():
+    import_orders(("A-1", "C-1", "2025-08-01", "100", "paid"))
+    settled()
+    nightly.run(date(2025, 8, 10))
+    import_orders(("A-2", "C-1", "2025-08-11", "40", "paid"))
+    nightly.run(date(2025, 8, 11))
+
+    assert list(DataChange.objects.values_list("first_day", flat=True)) == [date(2025, 8, 11)]
+
+
+def test_after_a_night_the_overview_only_reads(client, django_user_model,
+                                              django_assert_num_queries, monkeypatch):
+    from django.contrib.auth.models import Group
+
+    import_orders(("A-1", "C-1", "2025-08-01", "100", "paid"))
+    settled()
+    nightly.run(date(2025, 8, 10))
+    boss = django_user_model.objects.create_user("boss", password="pw-boss-1234")
+    boss.groups.add(Group.objects.get_or_create(name="Managers")[0])
+    client.force_login(boss)
+    monkeypatch.setattr("retention.views.overview.as_of_day", lambda: date(2025, 8, 10))
+
+    # session, user, groups, snapshots + change log, targets, trend snapshots + change
+    # log, sources, categories: nothing is computed
+    with django_assert_num_queries(10):
+        response = client.get("/metrics/")
+    assert response.context["period"]["end"] == "2025-08-10"

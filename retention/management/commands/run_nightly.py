@@ -23,5 +23,5 @@ class Command(BaseCommand):
             night = date.fromisoformat(options["date"]) if options["date"] else nightly.default_night()
         except ValueError:
             raise CommandError(f"--date {options['date']!r} is not a date (use YYYY-MM-DD).") from None
-        for name, outcome in nightly.run(night, full=options["full"]):
-            self.stdout.write(f"{name}: {outcome}")
+        for name, outcome, seconds in nightly.run(night, full=options["full"]):
+            self.stdout.write(f"{name}: {outcome} ({seconds:.1f} s)")
