@@ -7,7 +7,7 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser check-deploy benchmark-import
+.PHONY: run test install browser check-deploy benchmark-import benchmark-metrics
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,3 +51,8 @@ check-deploy: install
 
 benchmark-import: install
 	$(BIN)/python benchmarks/import_orders.py $(BENCH_ARGS)
+
+# The metrics benchmark compares with a pandas reading of the spec; pandas is only needed here.
+benchmark-metrics: install
+	$(BIN)/pip install --quiet "pandas>=2.2"
+	$(BIN)/python benchmarks/metrics.py $(BENCH_ARGS)

@@ -142,6 +142,13 @@ STEPS = [
         WHERE l.course_id IS NOT NULL AND o.status = 'paid' AND l.order_id %% 4 = 0
         ORDER BY o.customer_id, l.course_id, o.ordered_at;
     """),
+    ("price update", """
+        -- A price update four months before AS_OF: ten courses up 10 %.
+        INSERT INTO retention_pricechange (course_id, old_price, new_price, changed_at, note)
+        SELECT id, round(price / 1.1, 2), price, (DATE %(as_of)s - 120) + interval '9 hours',
+               'benchmark price update'
+        FROM retention_course WHERE id %% 3 = 0;
+    """),
     ("memberships", """
         SELECT setseed(0.45);
         INSERT INTO retention_membership (external_id, customer_id, plan, interval, price,

@@ -44,8 +44,10 @@ from retention.models import (
     Alert,
     AlertRule,
     CustomerSegment,
+    DataChange,
     MetricSnapshot,
     NightlyRun,
+    StoredReport,
     SupportTicket,
     Target,
 )
@@ -593,6 +595,34 @@ class MetricSnapshotAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the application writes; staff read them (and may delete, to force a recompute)."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StoredReport)
+class StoredReportAdmin(ReadOnlyAdmin):
+    """Stored tables of the managers' pages; deleting one makes the next view compute it."""
+
+    list_display = ["kind", "key", "depends_until", "computed_at"]
+    list_filter = ["kind"]
+    search_fields = ["key"]
+    exclude = ["data"]  # can be large; the pages show it
+
+
+@admin.register(DataChange)
+class DataChangeAdmin(ReadOnlyAdmin):
+    """The change log: writes and the earliest business day each touched (retention/changes.py)."""
+
+    list_display = ["recorded_at", "source", "first_day"]
+    list_filter = ["source"]
 
 
 @admin.register(NightlyRun)

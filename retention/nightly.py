@@ -44,6 +44,7 @@ from retention import (
     changes,
     cohorts,
     price_update,
+    reports,
     segments,
     snapshots,
     summaries,
@@ -158,6 +159,7 @@ def _pages(night: date) -> str:
                          figures=lambda s, e, subset=subset: snapshots.figures(
                              s, e, subset=subset, cache=cache))
     done = [f"{len(periods)} periods"]
+    reports.acquisition_sources(refresh=True)
     cohorts.stored_table(*cohorts.default_range(night))
     done.append("cohorts")
     available = segments.snapshot_dates()

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from retention import changes
-from retention.models import StoredReport
+from retention.models import Customer, StoredReport
 
 
 def cached(kind: str, key: str, *, depends_until: date, compute: Callable[[], dict],
@@ -44,6 +44,25 @@ def cached(kind: str, key: str, *, depends_until: date, compute: Callable[[], di
             defaults={"depends_until": depends_until, "data": data, "computed_at": began},
         )
     return data
+
+
+def acquisition_sources(*, refresh: bool = False) -> list[str]:
+    """The customers' acquisition sources, for the pages' pickers, kept as a stored report.
+
+    A DISTINCT over every customer costs more than the rest of a page (150 ms at 1M
+    customers), so the list is stored and renewed by the nightly job: a new source
+    appears in the picker the next day (a figure for it can be asked for at once).
+    """
+    row = None if refresh else StoredReport.objects.filter(kind="pickers", key="sources").first()
+    if row is not None:
+        return row.data["sources"]
+    sources = sorted(Customer.objects.exclude(acquisition_source="").order_by()
+                     .values_list("acquisition_source", flat=True).distinct())
+    StoredReport.objects.update_or_create(
+        kind="pickers", key="sources",
+        defaults={"depends_until": date.max, "data": {"sources": sources},
+                  "computed_at": timezone.now()})
+    return sources
 
 
 def _as_json(data):

@@ -8,10 +8,11 @@ scores 5 and equal values always score the same. Every customer with a paid
 order dated on or before the as-of date gets exactly one segment, the first
 rule of SEGMENTS that holds (the table the README publishes).
 
-`snapshot(on)` stores the segments of a date with one INSERT ... SELECT: the
-per-customer facts, the window functions that score them and the rules run in
-the database, never row by row in Python. It replaces the date's earlier rows,
-so it can run twice.
+`snapshot(on)` stores the segments of a date with INSERT ... SELECT: the
+per-customer facts (one pass over the orders, into a temporary table), the
+counts per distinct value that score them and the rules run in the database,
+never row by row in Python. It replaces the date's earlier rows, so it can run
+twice.
 """
 
 from __future__ import annotations
@@ -26,14 +27,12 @@ from django.utils import timezone
 from django.db.models import (
     Count,
     DecimalField,
-    F,
     Max,
     Q,
     Sum,
     Value,
-    Window,
 )
-from django.db.models.functions import Coalesce, CumeDist, ExtractMonth, ExtractYear, TruncDate
+from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear, TruncDate
 
 from retention import reports
 from retention.metrics import midnight, money
@@ -68,10 +67,10 @@ RULES_SQL = """CASE
 END"""
 
 
-def _score(column: str) -> str:
-    # ceil(5 × cume_dist); cume_dist is k/n, which lands exactly on these bounds.
-    return (f"CASE WHEN {column} <= 0.2 THEN 1 WHEN {column} <= 0.4 THEN 2 "
-            f"WHEN {column} <= 0.6 THEN 3 WHEN {column} <= 0.8 THEN 4 ELSE 5 END")
+def _score(k: str) -> str:
+    # ceil(5 k / n) for k of n customers with a value no better, in whole numbers.
+    return (f"CASE WHEN 5 * {k} <= total.n THEN 1 WHEN 5 * {k} <= 2 * total.n THEN 2 "
+            f"WHEN 5 * {k} <= 3 * total.n THEN 3 WHEN 5 * {k} <= 4 * total.n THEN 4 ELSE 5 END")
 
 
 def _facts(on: date):
@@ -108,35 +107,58 @@ def _days_since(on: date, column: str) -> tuple[str, list]:
     return f"CAST(julianday(%s) - julianday({column}) AS integer)", [on.isoformat()]
 
 
+FACTS = "retention_segment_facts"
+
+
 def snapshot(on: date) -> dict[str, int]:
-    """Store every customer's segment on `on` (replacing that date's rows); return the sizes."""
+    """Store every customer's segment on `on` (replacing that date's rows); return the sizes.
+
+    The per-customer facts are aggregated once into a temporary table (one pass over
+    the orders), which the two inserts then read: the scored customers with an order
+    in the lookback, and the inactive ones.
+    """
     table = CustomerSegment._meta.db_table
     columns = ("snapshot_on, customer_id, segment, recency_score, frequency_score, monetary_score, "
                "recency_days, frequency, monetary")
-    active = _facts(on).filter(frequency__gt=0).annotate(
-        r_dist=Window(CumeDist(), order_by=F("last_on").asc()),
-        f_dist=Window(CumeDist(), order_by=F("frequency").asc()),
-        m_dist=Window(CumeDist(), order_by=F("monetary").asc()),
-    )
-    active_sql, active_params = active.query.sql_with_params()
-    inactive_sql, inactive_params = _facts(on).filter(frequency=0).query.sql_with_params()
+    facts_sql, facts_params = _facts(on).query.sql_with_params()
     days, days_params = _days_since(on, "s.last_on")
     with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":  # the three rankings sort every customer
+            cursor.execute("SELECT set_config('work_mem', %s, true)",
+                           [settings.RETENTION_METRICS_WORK_MEM])
         CustomerSegment.objects.filter(snapshot_on=on).delete()
+        cursor.execute(f"DROP TABLE IF EXISTS {FACTS}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {FACTS} AS {facts_sql}", facts_params)
+        # The score of a value is ceil(5 k / n), where k customers have a value no better
+        # and n is everyone scored: counted once per distinct value (a few hundred days,
+        # a few dozen order counts), then joined back, in whole numbers (5 k <= n …).
         cursor.execute(
-            f"""INSERT INTO {table} ({columns})
+            f"""WITH active AS (SELECT * FROM {FACTS} WHERE frequency > 0),
+                total AS (SELECT COUNT(*) AS n FROM active),
+                by_recency AS (SELECT last_on AS v, SUM(COUNT(*)) OVER (ORDER BY last_on) AS k
+                               FROM active GROUP BY last_on),
+                by_frequency AS (SELECT frequency AS v,
+                                        SUM(COUNT(*)) OVER (ORDER BY frequency) AS k
+                                 FROM active GROUP BY frequency),
+                by_monetary AS (SELECT monetary AS v, SUM(COUNT(*)) OVER (ORDER BY monetary) AS k
+                                FROM active GROUP BY monetary)
+                INSERT INTO {table} ({columns})
                 SELECT %s, s.customer, {RULES_SQL}, s.r, s.f, s.m, {days}, s.frequency, s.monetary
-                FROM (SELECT q.*, {_score("q.r_dist")} AS r, {_score("q.f_dist")} AS f,
-                             {_score("q.m_dist")} AS m
-                      FROM ({active_sql}) q) s""",
-            [on, *days_params, *active_params],
+                FROM (SELECT a.*, {_score("r.k")} AS r, {_score("f.k")} AS f,
+                             {_score("m.k")} AS m
+                      FROM active a CROSS JOIN total
+                      JOIN by_recency r ON r.v = a.last_on
+                      JOIN by_frequency f ON f.v = a.frequency
+                      JOIN by_monetary m ON m.v = a.monetary) s""",
+            [on, *days_params],
         )
         cursor.execute(
             f"""INSERT INTO {table} ({columns})
                 SELECT %s, s.customer, 'inactive', NULL, NULL, NULL, {days}, 0, 0
-                FROM ({inactive_sql}) s""",
-            [on, *days_params, *inactive_params],
+                FROM {FACTS} s WHERE s.frequency = 0""",
+            [on, *days_params],
         )
+        cursor.execute(f"DROP TABLE {FACTS}")
         found = sizes(on)
         # The sizes are stored beside the rows: the pages read them, and their keys
         # are the list of snapshot dates (a DISTINCT over millions of rows is not).

@@ -10,7 +10,7 @@ net.
 
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Count,
     DecimalField,
@@ -27,6 +27,8 @@ from django.db.models.functions import Coalesce
 
 from retention.models import Customer, Order
 
+IDS = "retention_summary_ids"
+
 
 def refresh(customers: QuerySet | None = None) -> int:
     """Recompute the cached order summary of `customers` (all when None).
@@ -38,7 +40,18 @@ def refresh(customers: QuerySet | None = None) -> int:
     if customers is None:
         return refresh_ids_from(None)
     sql, params = customers.order_by().values_list("id").query.sql_with_params()
-    return refresh_ids_from(sql, params)
+    # The ids go to a temporary table first, analysed, so that the planner knows how
+    # many there are: estimated from stale statistics ("orders updated since last
+    # night" looks like one row until ANALYZE runs), the update nested-loops over a
+    # re-sorted aggregate per customer, 75 s instead of 0.5 s for 10,000 customers.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {IDS}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {IDS} AS {sql}", params)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {IDS}")
+        changed = refresh_ids_from(f"SELECT id FROM {IDS}")
+        cursor.execute(f"DROP TABLE {IDS}")
+    return changed
 
 
 def refresh_ids_from(ids_sql: str | None, params=()) -> int:

@@ -12,8 +12,8 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention import drilldown, metrics, segments, snapshots, targets
-from retention.models import Course, Customer, Target
+from retention import drilldown, metrics, reports, segments, snapshots, targets
+from retention.models import Course, Target
 from retention.views.access import as_of_day, blank, csv_download, decimals, managers_only
 
 GROUPS = [  # how the cards are grouped on the page, in order
@@ -140,12 +140,11 @@ def trend(subset: metrics.Subset, as_of: date, grain: str, cache: dict) -> dict:
 
 
 def picker_context(choice: Choice) -> dict:
-    """What the period and subset pickers offer (two small distinct queries)."""
+    """What the period and subset pickers offer (the stored sources, the courses' categories)."""
     return {
         "choice": choice, "periods": PERIODS, "customer_types": metrics.CUSTOMER_TYPES,
         "segments": segments.NAMES, "errors": list(choice.errors),
-        "sources": (Customer.objects.exclude(acquisition_source="").order_by()
-                    .values_list("acquisition_source", flat=True).distinct()),
+        "sources": reports.acquisition_sources(),
         "categories": Course.objects.order_by().values_list("category", flat=True).distinct(),
     }
 
