@@ -38,16 +38,19 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from retention import catalogue, ingest, targets
+from retention import catalogue, ingest, segments, targets
 from retention.models import (
     Bundle,
     Course,
     Customer,
+    CustomerSegment,
     Enrolment,
     Membership,
+    MetricSnapshot,
     Order,
     OrderLine,
     PriceChange,
+    StoredReport,
     SupportTicket,
 )
 
@@ -199,10 +202,14 @@ def delete_domain_data() -> None:
     """Delete the domain data, children before parents (orders and lines protect courses).
 
     That is orders, lines, memberships, enrolments, tickets, price changes, bundles,
-    courses and customers; other apps' rows that cascade from customers go with them.
+    courses, segments and customers, and the figures stored from them; other apps' rows
+    that cascade from customers go with them.
     """
     for model in (OrderLine, Order, Membership, Enrolment, SupportTicket, PriceChange,
-                  Bundle, Course, Customer):
+                  Bundle, Course, CustomerSegment, Customer):
+        model.objects.all().delete()
+    # The tables stored from that data (snapshots, reports) describe it no more.
+    for model in (MetricSnapshot, StoredReport):
         model.objects.all().delete()
 
 
@@ -223,6 +230,15 @@ def add_months(day: date, months: int) -> date:
     month0 = day.month - 1 + months
     year, month = day.year + month0 // 12, month0 % 12 + 1
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def month_ends_before(day: date, count: int) -> list[date]:
+    """The last days of the `count` months before `day`'s month, oldest first."""
+    ends, end = [], day.replace(day=1) - timedelta(days=1)
+    for _ in range(count):
+        ends.insert(0, end)
+        end = end.replace(day=1) - timedelta(days=1)
+    return ends
 
 
 def quarter_start(day: date) -> date:
@@ -274,6 +290,10 @@ def seed(*, seed: int = 42, as_of: date, customers: int = 2000, replace: bool = 
         business.build()
         # The business's plan for the quarter of the as-of date (spec "Targets").
         targets.load_plan(as_of.year, (as_of.month - 1) // 3 + 1)
+        # A year of month-end segment snapshots, as a year of nightly runs leaves them,
+        # so that the segment moves have a history to show.
+        for month_end in month_ends_before(as_of, 12):
+            segments.snapshot(month_end)
         return summarise(seed=seed, as_of=as_of, price_update_at=business.price_update_at)
 
 

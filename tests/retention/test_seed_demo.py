@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from retention import summaries
+from retention import segments, summaries
 from retention.models import (
     Bundle,
     Course,
@@ -299,3 +299,14 @@ def test_as_of_defaults_to_yesterday_so_nothing_is_in_the_future():
 def test_a_bad_as_of_date_is_explained():
     with pytest.raises(CommandError, match="--as-of '2025-13-01' is not a date"):
         call_command("seed_demo", as_of="2025-13-01", stdout=io.StringIO())
+
+
+def test_a_year_of_month_end_segment_snapshots_gives_the_moves_a_history():
+    seed(customers=200)
+
+    dates = segments.snapshot_dates()
+    assert len(dates) == 12 and all((day + timedelta(days=1)).day == 1 for day in dates)
+    first, second = segments.default_pair(dates)
+    moves = segments.migration(first, second)
+    assert sum(move["customers"] for move in moves) == sum(segments.sizes(second).values())
+    assert any(move["from"] != move["to"] for move in moves)
