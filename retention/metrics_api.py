@@ -111,7 +111,7 @@ class SegmentsView(APIView):
         query = SegmentsQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         on = query.validated_data["on"]
-        return Response({"on": on.isoformat(), "segments": segments.sizes(on)})
+        return Response({"on": on.isoformat(), "segments": segments.stored_sizes(on)})
 
 
 class MigrationView(APIView):
@@ -123,8 +123,7 @@ class MigrationView(APIView):
         query = MigrationQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         first, second = query.validated_data["first"], query.validated_data["second"]
-        moves = [{**move, "revenue": float(move["revenue"])}
-                 for move in segments.migration(first, second)]
+        moves = segments.stored_migration(first, second)
         return Response({"first": first.isoformat(), "second": second.isoformat(), "moves": moves})
 
 

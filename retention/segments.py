@@ -169,6 +169,12 @@ def snapshot(on: date) -> dict[str, int]:
     return found
 
 
+def stored_sizes(on: date) -> dict[str, int]:
+    """The sizes stored with the snapshot of `on`, else counted (zeros without a snapshot)."""
+    row = StoredReport.objects.filter(kind=SIZES_REPORT, key=on.isoformat()).first()
+    return row.data["sizes"] if row is not None else sizes(on)
+
+
 def sizes(on: date) -> dict[str, int]:
     """Customers per segment on a snapshot date, in the order of SEGMENTS (one query)."""
     counts = dict(

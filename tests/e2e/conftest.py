@@ -6,6 +6,7 @@ fresh context (its own cookies), so a login never leaks into the next test.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,20 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_accessibility_problems(page) -> list[str]:
+    """Run axe-core (from the npm registry, injected into the page) against WCAG 2.1 A and AA;
+    return the serious and critical violations, each with the elements it found."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `npm ci` (make test does).")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "() => axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})")
+    return [f"{v['id']} ({v['impact']}): {v['help']}: "
+            + "; ".join(node["target"][0] for node in v["nodes"][:5])
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
