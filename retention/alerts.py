@@ -5,8 +5,9 @@
 stored month snapshots, made when missing). A move of at least the threshold,
 relative, in the rule's direction raises an Alert: once per rule and month
 (a unique constraint; a rerun finds the alert already there). Alerts are
-emailed to managers after the transaction commits, and marked emailed only
-when the mail went out, so a failed send is retried the next night.
+emailed to managers through the outbox (queued in the same transaction, sent by
+the workers after commit, once per alert and address); an alert raised while no
+manager has an email address is emailed on a later night.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from retention import metrics, snapshots
+from retention import metrics, outbox, snapshots
 from retention.models import Alert, AlertRule, MetricSnapshot
 
 MANAGERS = "Managers"
@@ -92,34 +92,33 @@ def check(night: date) -> list[Alert]:
             pass  # raised on an earlier run for this month: once per alert
     pending = list(Alert.objects.filter(emailed_at__isnull=True).select_related("rule"))
     if pending:
-        # Talk to the mail server after commit, never inside the transaction.
-        transaction.on_commit(lambda: email(pending))
+        email(pending)
     return raised
 
 
 def email(alerts: list[Alert]) -> int:
-    """Email these alerts to the managers; mark each emailed. Returns the number sent."""
+    """Queue an email of each alert to every manager (through the outbox, in this transaction)
+    and mark the alert emailed. An alert stays pending while no manager has an address."""
     recipients = list(
         get_user_model().objects.filter(is_active=True, groups__name=MANAGERS)
         .exclude(email="").values_list("email", flat=True).distinct()
     )
     if not recipients:
         return 0
-    base = settings.SITE_URL.rstrip("/")
-    sent = 0
+    link = f"{settings.SITE_URL.rstrip('/')}/metrics/?period=this_month"
     for alert in alerts:
-        link = f"{base}/metrics/?period=this_month"
-        metric = alert.rule.metric.replace("_", " ")
-        send_mail(
-            subject=f"{metric} {alert.change_percent:+} % this month",
-            message=(
-                f"{metric} is {alert.value} for {alert.month:%B %Y} so far, against an average of "
-                f"{alert.trailing_average} over the previous {alert.rule.trailing_months} months "
-                f"({alert.change_percent:+} %; the rule alerts at {alert.rule.threshold_percent} %).\n\n"
-                f"What is behind it: {link}\n"
-            ),
-            from_email=None, recipient_list=recipients,
-        )
-        Alert.objects.filter(pk=alert.pk, emailed_at__isnull=True).update(emailed_at=timezone.now())
-        sent += 1
-    return sent
+        context = {
+            "metric": alert.rule.metric.replace("_", " "), "value": alert.value,
+            "month": f"{alert.month:%B %Y}", "trailing_average": alert.trailing_average,
+            "trailing_months": alert.rule.trailing_months,
+            "change_percent": f"{alert.change_percent:+}", "rule": str(alert.rule),
+            "metrics_url": link,
+        }
+        with transaction.atomic():
+            for address in recipients:
+                outbox.queue(None, to_email=address, template="email/metric_alert",
+                             purpose="metric_alert", kind=outbox.Kind.TRANSACTIONAL,
+                             key=f"metric_alert:{alert.pk}:{address.lower()}", context=context)
+            Alert.objects.filter(pk=alert.pk, emailed_at__isnull=True).update(
+                emailed_at=timezone.now())
+    return len(alerts)

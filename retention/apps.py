@@ -8,7 +8,7 @@ class RetentionConfig(AppConfig):
     verbose_name = "Customers and orders"
 
     def ready(self):
-        from retention import changes  # noqa: F401  (connects the change-log signals)
+        from retention import changes, webhooks  # noqa: F401  (connect their signal receivers)
 
         checks.register(secret_key_is_set, checks.Tags.security, deploy=True)
 

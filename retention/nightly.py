@@ -22,7 +22,9 @@ data that changed since the previous run, not all history:
 5. pages: the figures and tables the managers' pages show first are computed
    and stored, so that a manager's first view only reads;
 6. alerts: each alert rule is checked and managers are emailed, once per alert;
-7. change log: rows older than the previous run are deleted (their effects
+7. outbox: the email sweep (also on the beat schedule every minute) and the
+   deletion of messages older than RETENTION_OUTBOX_KEEP_DAYS;
+8. change log: rows older than the previous run are deleted (their effects
    were dealt with in step 4 of that run or this one).
 
 Running a night twice gives the same snapshots and segments.
@@ -43,6 +45,7 @@ from retention import (
     alerts,
     changes,
     cohorts,
+    outbox,
     price_update,
     reports,
     segments,
@@ -88,6 +91,7 @@ def run(night: date, *, full: bool = False) -> list[tuple[str, str, float]]:
     step("late data", lambda: _late_data(previous, night, made))
     step("pages", lambda: _pages(night))
     step("alerts", lambda: ", ".join(str(alert) for alert in alerts.check(night)) or "none raised")
+    step("outbox", _outbox)
     step("change log", lambda: _prune_changes(previous))
 
     record.outcomes = outcomes
@@ -172,6 +176,16 @@ def _pages(night: date) -> str:
     except price_update.NoPriceUpdate:
         pass
     return ", ".join(done)
+
+
+def _outbox() -> str:
+    """The sweep the beat schedule runs each minute (for installations without beat), and
+    the cleanup of old messages."""
+    swept = outbox.sweep()
+    sent = sum(outbox.send_due(batch=500).values())
+    deleted = outbox.cleanup()
+    return (f"{sent} due sent or settled, {swept['requeued']} requeued, {swept['failed']} "
+            f"marked delivery unknown, {deleted} old messages deleted")
 
 
 def _prune_changes(previous: NightlyRun | None) -> str:

@@ -27,7 +27,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.settings import api_settings
 
-from retention import catalogue, ingest
+from retention import catalogue, consent, ingest
 from retention.models import (
     Bundle,
     Course,
@@ -235,6 +235,11 @@ class CustomerSerializer(UpsertSerializer):
         required=False,
         help_text=_("The customer_id of the customer who referred this one."),
     )
+    consent_wording = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, max_length=2000,
+        help_text=_("What the customer agreed to when marketing_consent was given or withdrawn; "
+                    "kept as evidence (default: the RETENTION_CONSENT_WORDING setting)."),
+    )
 
     class Meta:
         model = Customer
@@ -248,6 +253,7 @@ class CustomerSerializer(UpsertSerializer):
             "sector",
             "birth_date",
             "marketing_consent",
+            "consent_wording",
             "acquisition_source",
             "referred_by",
             "signed_up_at",
@@ -286,7 +292,19 @@ class CustomerSerializer(UpsertSerializer):
             raise serializers.ValidationError(
                 {"referred_by": [_("A customer cannot refer themselves.")]}, code="own_referrer"
             )
+        self._consent_wording = attrs.pop("consent_wording", "")  # not a column
         return super().validate(attrs)
+
+    def create(self, validated_data):
+        customer = super().create(validated_data)
+        consent.record_platform_consent(customer, None, wording=self._consent_wording)
+        return customer
+
+    def update(self, instance, validated_data):
+        was = instance.marketing_consent
+        customer = super().update(instance, validated_data)
+        consent.record_platform_consent(customer, was, wording=self._consent_wording)
+        return customer
 
 
 class OfferingSerializer(UpsertSerializer):

@@ -6,6 +6,7 @@ understood stops start-up with ImproperlyConfigured rather than being guessed.
 Secrets may also be given as a file path in `NAME_FILE`.
 """
 
+import datetime
 import os
 import re
 import zoneinfo
@@ -92,6 +93,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "anymail",
     "retention",
     "loyalty",
     "surveys",
@@ -277,6 +279,60 @@ RETENTION_SEGMENT_KEEP_DAYS = envint("RETENTION_SEGMENT_KEEP_DAYS", "35", minimu
 RETENTION_METRICS_PARALLEL = envbool("RETENTION_METRICS_PARALLEL", "1")
 # Rows an API bulk call may carry.
 ORDERS_BULK_MAX = envint("ORDERS_BULK_MAX", "1000", minimum=1)
+
+# Email to customers (retention/outbox.py, contact.py, links.py) ---------------------------
+# The business's name, as emails and the customers' pages show it.
+RETENTION_BUSINESS_NAME = env("RETENTION_BUSINESS_NAME", "Courses")
+# The contact budget: at most this many non-transactional emails per customer in this many days.
+RETENTION_CONTACT_BUDGET_MESSAGES = envint("RETENTION_CONTACT_BUDGET_MESSAGES", "2", minimum=1)
+RETENTION_CONTACT_BUDGET_DAYS = envint("RETENTION_CONTACT_BUDGET_DAYS", "7", minimum=1)
+
+
+def _quiet_hours(text: str):
+    """'21:00-08:00' (business time zone) -> (start, end) times; empty -> None."""
+    if not text.strip():
+        return None
+    try:
+        start, end = (datetime.time.fromisoformat(part.strip()) for part in text.split("-"))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"RETENTION_QUIET_HOURS={text!r} is not a range like 21:00-08:00.") from None
+    return start, end
+
+
+RETENTION_QUIET_HOURS = _quiet_hours(env("RETENTION_QUIET_HOURS", "21:00-08:00"))
+LINK_PURPOSES = ("account", "preferences", "unsubscribe", "survey", "click")
+
+
+def _link_days(text: str) -> dict[str, int]:
+    """'account=30,survey=30,…' -> lifetimes in days per link purpose (missing ones default)."""
+    days = {"account": 30, "preferences": 180, "unsubscribe": 365, "survey": 30, "click": 365}
+    for part in filter(None, (item.strip() for item in text.split(","))):
+        name, _, value = part.partition("=")
+        if name not in days or not value.isdigit() or int(value) < 1:
+            raise ImproperlyConfigured(
+                f"RETENTION_LINK_DAYS: {part!r} is not PURPOSE=DAYS with a purpose of "
+                f"{', '.join(LINK_PURPOSES)} and at least 1 day.")
+        days[name] = int(value)
+    return days
+
+
+RETENTION_LINK_DAYS = _link_days(env("RETENTION_LINK_DAYS", ""))
+# Fresh-link requests per address and hour (ten times as many per IP address).
+RETENTION_LINK_REQUESTS_PER_HOUR = envint("RETENTION_LINK_REQUESTS_PER_HOUR", "3", minimum=1)
+# What customers were shown when the sales platform recorded their marketing consent.
+RETENTION_CONSENT_WORDING = env(
+    "RETENTION_CONSENT_WORDING",
+    "Yes, email me offers, news about new courses and my loyalty rewards. "
+    "I can unsubscribe at any time.")
+RETENTION_OUTBOX_KEEP_DAYS = envint("RETENTION_OUTBOX_KEEP_DAYS", "365", minimum=1)
+RETENTION_OUTBOX_MAX_ATTEMPTS = envint("RETENTION_OUTBOX_MAX_ATTEMPTS", "6", minimum=1)
+# A claimed or sending message whose worker went quiet this long is dealt with by the sweep.
+RETENTION_OUTBOX_STALE_SECONDS = envint("RETENTION_OUTBOX_STALE_SECONDS", "300", minimum=10)
+# An open-tracking image in marketing email; off unless asked for.
+RETENTION_TRACK_OPENS = envbool("RETENTION_TRACK_OPENS", "0")
+# django-anymail: the shared secret of an email service's webhooks (bounces, complaints).
+ANYMAIL = {"WEBHOOK_SECRET": env("ANYMAIL_WEBHOOK_SECRET")} if env("ANYMAIL_WEBHOOK_SECRET") else {}
 
 LOG_LEVEL = env("LOG_LEVEL", "WARNING").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

@@ -4,7 +4,7 @@ from datetime import date
 
 from celery import shared_task
 
-from retention import nightly, summaries
+from retention import nightly, outbox, summaries
 from retention.models import Customer
 
 
@@ -18,3 +18,27 @@ def run_nightly(on: str | None = None) -> list[tuple[str, str, float]]:
 def refresh_summaries(customer_ids: list[int]) -> int:
     """Recompute the cached order summaries of these customers (idempotent)."""
     return summaries.refresh(Customer.objects.filter(pk__in=customer_ids))
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_outbox(batch: int = 200, rounds: int = 50) -> dict[str, int]:
+    """Send due emails, a batch at a time, until none is due (or `rounds` batches went).
+
+    Any number may run at once, and a task may run twice: each message is claimed by one
+    worker only (retention.outbox).
+    """
+    total: dict[str, int] = {}
+    for _ in range(rounds):
+        outcomes = outbox.send_due(batch=batch)
+        if not outcomes:
+            break
+        for status, count in outcomes.items():
+            total[status] = total.get(status, 0) + count
+    return total
+
+
+@shared_task(ignore_result=True)
+def sweep_outbox() -> dict[str, int]:
+    """Every minute: deal with messages of workers that went quiet, then send what is due."""
+    swept = outbox.sweep()
+    return {**swept, **send_outbox(batch=200, rounds=5)}

@@ -3,7 +3,15 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from retention.views import cohorts, customers, overview, price_update, scorecard, segments
+from retention.views import (
+    account,
+    cohorts,
+    customers,
+    overview,
+    price_update,
+    scorecard,
+    segments,
+)
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -21,6 +29,14 @@ urlpatterns = [
     path("metrics/price-update.csv", price_update.price_update_csv, name="price-update-csv"),
     path("metrics/scorecard/", scorecard.scorecard, name="scorecard"),
     path("metrics/scorecard.csv", scorecard.scorecard_csv, name="scorecard-csv"),
+    # Customers' pages, reached by signed links in emails (retention/links.py).
+    path("c/<str:token>/", account.account_page, name="account"),
+    path("p/<str:token>/", account.preferences_page, name="account-preferences"),
+    path("u/<str:token>/", account.unsubscribe, name="unsubscribe"),
+    path("r/<str:token>/", account.click, name="click"),
+    path("link/", account.fresh_link, name="fresh-link"),
+    # An email service's delivery webhooks (bounces, complaints), through django-anymail.
+    path("anymail/", include("anymail.urls")),
     path("api/v1/", include("retention.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -31,3 +31,54 @@ def anonymous_client():
 @pytest.fixture
 def staff_user(django_user_model):
     return django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-staff-1234")
+
+
+class SMTPInbox:
+    """What a real SMTP server on loopback received (aiosmtpd), parsed as email messages."""
+
+    def __init__(self):
+        self.messages = []
+        self.refuse = {}  # address -> (code, text) to answer RCPT TO with
+        self.delay = 0.0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            code, text = self.refuse[address]
+            return f"{code} {text}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        import email
+        from email import policy
+
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_inbox(settings):
+    """A real SMTP server on loopback, and Django's SMTP backend pointed at it."""
+    from aiosmtpd.controller import Controller
+
+    inbox = SMTPInbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield inbox
+    controller.stop()

@@ -222,12 +222,13 @@ def test_customer_page_shows_latest_orders_and_links_to_the_rest(
     ]
 
     # session, user, customer, its 20 latest orders, the order content type (for
-    # the links; cached after first use), the COUNT of all its orders
-    with django_assert_max_num_queries(6):
+    # the links; cached after first use), the COUNT of all its orders; its email
+    # preferences, latest consent changes and latest emails
+    with django_assert_max_num_queries(9):
         r = admin_client.get(reverse("admin:retention_customer_change", args=[customer.pk]))
 
     assert r.status_code == 200
-    (formset,) = [inline.formset for inline in r.context["inline_admin_formsets"]]
+    formset = r.context["inline_admin_formsets"][0].formset
     shown = [form.instance for form in formset.forms]
     assert shown == orders[::-1][:20]  # the 20 latest, newest first
     html = r.content.decode()
@@ -253,9 +254,9 @@ def customer_form(customer: Customer, **changes) -> dict:
         "signed_up_at_0": "",
         "signed_up_at_1": "",
         "birth_date": "",
-        # The read-only latest orders inline: nothing to submit.
-        "orders-TOTAL_FORMS": "0",
-        "orders-INITIAL_FORMS": "0",
+        # The read-only inlines (latest orders, preferences, consents, emails): nothing to submit.
+        **{f"{prefix}-{count}": "0" for prefix in ("orders", "preferences", "consents", "messages")
+           for count in ("TOTAL_FORMS", "INITIAL_FORMS")},
     }
     data.update(changes)
     return data

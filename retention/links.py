@@ -1,0 +1,92 @@
+"""Signed links that bring a customer back without a password.
+
+A link names one customer and one purpose (the customer page, email preferences, an
+unsubscribe, a survey, a click to count) and is signed with the project's secret
+(django.core.signing, salted by purpose, so a survey link does not open the customer
+page). It expires after the purpose's lifetime (setting RETENTION_LINK_DAYS) and carries
+the customer's `link_generation`: staff raise it to revoke every link sent so far.
+
+    url = links.url(customer, "account")
+    link = links.read(token, "account")   # raises LinkInvalid or LinkExpired
+
+Opening a link changes nothing by itself (mail scanners open every link in a message);
+the pages it leads to act on a POST.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db.models import F
+from django.urls import reverse
+
+from retention.models import Customer
+
+PURPOSES = ("account", "preferences", "unsubscribe", "survey", "click")
+PATHS = {"account": "account", "preferences": "account-preferences",
+         "unsubscribe": "unsubscribe", "click": "click"}
+
+
+class LinkInvalid(Exception):
+    """Forged, altered, revoked, or for another purpose."""
+
+
+class LinkExpired(LinkInvalid):
+    """Signed by us, but older than its purpose's lifetime."""
+
+
+@dataclass(frozen=True)
+class Link:
+    customer: Customer | None
+    purpose: str
+    data: dict  # what the link carries besides the customer (a topic, a message, a URL)
+
+
+def _salt(purpose: str) -> str:
+    return f"retention.links.{purpose}"
+
+
+def token(customer: Customer | None, purpose: str, **data) -> str:
+    """The signed token of a link for `customer` and `purpose` (with `data` inside)."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown link purpose {purpose!r}")
+    payload = dict(data)
+    if customer is not None:
+        payload.update(c=customer.pk, g=customer.link_generation)
+    return signing.dumps(payload, salt=_salt(purpose), compress=True)
+
+
+def url(customer: Customer | None, purpose: str, **data) -> str:
+    """The absolute URL (SITE_URL) of a link for `customer` and `purpose`."""
+    path = reverse(PATHS[purpose], kwargs={"token": token(customer, purpose, **data)})
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def read(value: str, purpose: str) -> Link:
+    """The link a token stands for; raises LinkExpired or LinkInvalid (never says whose)."""
+    max_age = timedelta(days=settings.RETENTION_LINK_DAYS[purpose])
+    try:
+        payload = signing.loads(value, salt=_salt(purpose), max_age=max_age)
+    except signing.SignatureExpired:
+        raise LinkExpired("this link has expired") from None
+    except signing.BadSignature:
+        raise LinkInvalid("this link is not one of ours") from None
+    customer = None
+    if "c" in payload:
+        customer = Customer.objects.filter(pk=payload.pop("c")).first()
+        generation = payload.pop("g", None)
+        if customer is None or customer.link_generation != generation:
+            raise LinkInvalid("this link was withdrawn")
+    return Link(customer=customer, purpose=purpose, data=payload)
+
+
+def revoke(customer: Customer) -> None:
+    """Withdraw every link sent to `customer` so far (staff action)."""
+    Customer.objects.filter(pk=customer.pk).update(link_generation=F("link_generation") + 1)
+    customer.refresh_from_db(fields=["link_generation"])
+
+
+revoke.alters_data = True
