@@ -191,6 +191,7 @@ class CustomerAdmin(admin.ModelAdmin):
         "first_order_at",
         "last_order_at",
         "all_orders",
+        "page_link",
         "created_at",
         "updated_at",
     ]
@@ -198,7 +199,7 @@ class CustomerAdmin(admin.ModelAdmin):
         (None, {"fields": ["external_id", "customer_type", "name", "email",
                            "organisation_name", "sector"]}),
         (_("Marketing"), {"fields": ["acquisition_source", "referred_by", "marketing_consent",
-                                     "signed_up_at", "birth_date"]}),
+                                     "signed_up_at", "birth_date", "page_link"]}),
         (_("Paid orders"), {
             "description": _("Kept up to date from the orders; paid orders only."),
             "fields": ["order_count", "total_spent", "first_order_at", "last_order_at",
@@ -235,6 +236,17 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.display(description=_("last order"), ordering="last_order_at")
     def last_order(self, customer: Customer):
         return customer.last_order_at and timezone.localdate(customer.last_order_at)
+
+    @admin.display(description=_("customer's page"))
+    def page_link(self, customer: Customer) -> str:
+        if customer.pk is None:
+            return "–"
+        days = settings.RETENTION_LINK_DAYS["account"]
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a><div class="help">{}</div>',
+            links.url(customer, "account"), gettext("Open as the customer sees it"),
+            gettext("A signed link, valid %(days)s days; send it only to the customer. "
+                    "Withdraw every link with the action on the list.") % {"days": days})
 
     @admin.display(description=_("all orders"))
     def all_orders(self, customer: Customer) -> str:

@@ -4,8 +4,8 @@ Every email but transactional ones (offers, win-back, loyalty news, new courses,
 invitations) shares one budget per customer: at most RETENTION_CONTACT_BUDGET_MESSAGES in
 any RETENTION_CONTACT_BUDGET_DAYS. None goes out in the quiet hours
 (RETENTION_QUIET_HOURS, business time zone). The outbox asks these functions when it is
-about to hand a message to the mail server, with the customer's row locked, so two
-workers cannot both spend the last place of a budget.
+about to take messages to send, with their customers' rows locked, so two workers
+cannot both spend the last place of a budget.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from retention.models import Customer, OutboxMessage
+from retention.models import OutboxMessage
 
-SPENT = [OutboxMessage.Status.SENDING, OutboxMessage.Status.SENT]
+# A message spends its customer's budget when a worker takes it to send (claimed), and
+# gives it back only if it goes back to the queue (the sweep, after its worker stopped).
+SPENT = [OutboxMessage.Status.CLAIMED, OutboxMessage.Status.SENDING, OutboxMessage.Status.SENT]
 
 
 def quiet_until(now: datetime) -> datetime | None:
@@ -39,17 +41,27 @@ def quiet_until(now: datetime) -> datetime | None:
     return timezone.make_aware(datetime.combine(ends_on, end), timezone.get_current_timezone())
 
 
-def budget_frees_at(customer: Customer, now: datetime) -> datetime | None:
-    """When the customer's budget has room again, or None if it has room now (one query)."""
+def recent_spending(customer_ids: list[int], now: datetime) -> dict[int, list[datetime]]:
+    """When each customer's non-transactional messages in the budget window were taken to be
+    sent, newest first (one query over the outbox's (customer, claimed_at) index)."""
     window = timedelta(days=settings.RETENTION_CONTACT_BUDGET_DAYS)
-    recent = OutboxMessage.objects.filter(
-        customer=customer, status__in=SPENT, sending_at__gte=now - window,
-    ).exclude(kind=OutboxMessage.Kind.TRANSACTIONAL).order_by("-sending_at")
+    spent: dict[int, list[datetime]] = {pk: [] for pk in customer_ids}
+    rows = (OutboxMessage.objects.filter(customer__in=customer_ids, status__in=SPENT,
+                                         claimed_at__gte=now - window)
+            .exclude(kind=OutboxMessage.Kind.TRANSACTIONAL).order_by("-claimed_at")
+            .values_list("customer_id", "claimed_at"))
+    for customer_id, claimed_at in rows:
+        spent[customer_id].append(claimed_at)
+    return spent
+
+
+def budget_frees_at(spent: list[datetime]) -> datetime | None:
+    """When a budget with these spendings (newest first) has room again; None: it has now."""
     limit = settings.RETENTION_CONTACT_BUDGET_MESSAGES
-    times = list(recent.values_list("sending_at", flat=True)[:limit])
-    if len(times) < limit:
+    if len(spent) < limit:
         return None
-    return times[-1] + window  # the oldest of the last `limit` leaves the window then
+    # the oldest of the last `limit` leaves the window then
+    return spent[limit - 1] + timedelta(days=settings.RETENTION_CONTACT_BUDGET_DAYS)
 
 
 def budget_text() -> str:

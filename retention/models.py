@@ -806,7 +806,7 @@ class OutboxMessage(models.Model):
             # The send task: queued messages that are due, highest priority first.
             models.Index(fields=["status", "not_before"], name="retention_outbox_due"),
             # The contact budget: a customer's recent non-transactional sends.
-            models.Index(fields=["customer", "sending_at"], name="retention_outbox_budget"),
+            models.Index(fields=["customer", "claimed_at"], name="retention_outbox_budget"),
             # Cleanup and the admin's per-day counts.
             models.Index(fields=["created_at"], name="retention_outbox_created"),
         ]

@@ -10,17 +10,19 @@ backend (SMTP, files, or an email service through django-anymail).
 A message moves queued -> claimed -> sending -> sent. The two middle steps are what make
 delivery safe when workers race, die or run a task twice:
 
-- **claimed** (a worker took it; `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, so two
-  workers never take the same row). Nothing has been sent: if the worker dies, the sweep
-  puts the message back in the queue. Up to here delivery is **at least once**: a queued
-  message is retried until it is sent, fails for good, expires or is suppressed.
+- **claimed** (a worker took it and decided it may go, spending the customer's budget;
+  `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, so two workers never take the same
+  row). Nothing has been sent: if the worker dies, the sweep puts the message back in
+  the queue. Up to here delivery is **at least once**: a queued message is retried until
+  it is sent, fails for good, expires or is suppressed.
 - **sending** is written, and committed, just before the message is handed to the mail
-  server. From here delivery is **at most once**: a message found still "sending" by the
-  sweep (its worker died during the hand-over) is marked failed, "delivery unknown", and
-  never sent again automatically; staff can resend it. So no duplicate is ever delivered,
-  and a message is lost only if a worker dies in the few milliseconds of the hand-over,
-  and then it is shown as failed, not silently dropped.
-- **sent** is written after the server accepted it.
+  server (for a group of RETENTION_OUTBOX_HANDOVER_GROUP messages at a time, so that a
+  commit is not paid per message). From here delivery is **at most once**: a message
+  found still "sending" by the sweep (its worker died during the hand-over) is marked
+  failed, "delivery unknown", and never sent again automatically; staff can resend it.
+  So no duplicate is ever delivered, and a message is lost only if a worker dies while
+  handing over its group, and then it is shown as failed, not silently dropped.
+- **sent** is written after the server accepted the group's messages.
 
 Everything that talks to the network runs outside a transaction; decisions that depend
 on what was just read (the budget) hold the customer's row locked until they commit.
@@ -46,7 +48,13 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from retention import consent, contact, links
-from retention.models import Customer, EmailClick, OutboxMessage, Suppression
+from retention.models import (
+    ContactPreferences,
+    Customer,
+    EmailClick,
+    OutboxMessage,
+    Suppression,
+)
 
 log = logging.getLogger(__name__)
 Status, Kind = OutboxMessage.Status, OutboxMessage.Kind
@@ -160,15 +168,15 @@ def _tracked(html: str, message: OutboxMessage, *, untracked: set) -> str:
 
 def send_due(*, batch: int = 100, worker: str | None = None, now: datetime | None = None
              ) -> Counter:
-    """Claim up to `batch` due messages and deal with each; return what happened to them.
+    """Take up to `batch` due messages, decide each, send those that may go; return what
+    happened to them.
 
-    Safe to run on any number of workers at once, and twice: a message is claimed by
-    one worker only, and each step is a conditional update of the row's status.
+    Safe to run on any number of workers at once, and twice: a message is taken by one
+    worker only, and each later step is a conditional update of the row's status.
     """
     worker = worker or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
-    outcomes: Counter = Counter()
-    claimed = _claim(batch, worker, now or timezone.now())
-    if not claimed:
+    outcomes, ready = _claim(batch, worker, now or timezone.now())
+    if not ready:
         return outcomes
     backend = get_connection()
     try:
@@ -176,16 +184,17 @@ def send_due(*, batch: int = 100, worker: str | None = None, now: datetime | Non
     except (smtplib.SMTPException, *TRANSIENT) as exc:
         # The mail server cannot be reached: nothing was sent, so the batch goes back.
         log.warning("the mail server cannot be reached: %s", exc)
-        OutboxMessage.objects.filter(pk__in=[m.pk for m in claimed], status=Status.CLAIMED,
+        OutboxMessage.objects.filter(pk__in=[m.pk for m in ready], status=Status.CLAIMED,
                                      claimed_by=worker).update(
             status=Status.QUEUED, claimed_by="", claimed_at=None,
             not_before=timezone.now() + timedelta(minutes=1),
             reason=f"waiting: the mail server could not be reached ({exc})"[:200])
-        outcomes[Status.QUEUED] += len(claimed)
+        outcomes[Status.QUEUED] += len(ready)
         return outcomes
     try:
-        for message in claimed:
-            outcomes[_deliver(message, worker, backend)] += 1
+        size = settings.RETENTION_OUTBOX_HANDOVER_GROUP
+        for first in range(0, len(ready), size):
+            _hand_over_group(ready[first:first + size], worker, backend, outcomes)
     finally:
         try:
             backend.close()
@@ -194,27 +203,118 @@ def send_due(*, batch: int = 100, worker: str | None = None, now: datetime | Non
     return outcomes
 
 
-def _claim(batch: int, worker: str, now: datetime) -> list[OutboxMessage]:
+def _hand_over_group(group: list[OutboxMessage], worker: str, backend, outcomes: Counter) -> None:
+    """Mark a few messages sending (one committed write), hand each to the server, then mark
+    the accepted ones sent (one write). A worker that dies in between leaves at most this
+    group "sending", which the sweep marks failed, delivery unknown: never sent twice."""
+    now = timezone.now()
+    ids = [message.pk for message in group]
+    marked = OutboxMessage.objects.filter(pk__in=ids, status=Status.CLAIMED,
+                                          claimed_by=worker).update(
+        status=Status.SENDING, sending_at=now, attempts=F("attempts") + 1)
+    ours = set(ids) if marked == len(ids) else set(  # else: which ones this worker still held
+        OutboxMessage.objects.filter(pk__in=ids, status=Status.SENDING, claimed_by=worker,
+                                     sending_at=now).values_list("pk", flat=True))
+    if lost := len(ids) - len(ours):
+        outcomes["lost claim"] += lost
+    accepted = []
+    try:
+        for message in group:
+            if message.pk not in ours:
+                continue
+            status = _hand_over(message, worker, backend)
+            if status == Status.SENT:
+                accepted.append(message.pk)
+            else:
+                outcomes[status] += 1
+    finally:
+        OutboxMessage.objects.filter(pk__in=accepted, status=Status.SENDING,
+                                     claimed_by=worker).update(
+            status=Status.SENT, sent_at=timezone.now(), reason="")
+        if accepted:
+            outcomes[Status.SENT] += len(accepted)
+
+
+def _claim(batch: int, worker: str, now: datetime) -> tuple[Counter, list[OutboxMessage]]:
+    """Take due messages and decide each, in one transaction; return (outcomes, ready ones).
+
+    The due rows are locked with SKIP LOCKED (PostgreSQL), so concurrent workers take
+    different ones; their customers' rows are locked in id order (no deadlock between
+    two workers), so that the budgets counted here cannot be spent by another worker
+    until this transaction commits. The messages that may go are marked claimed (which
+    spends the budget); the others are suppressed, expired or put back to wait, each
+    with its reason.
+    """
     due = Q(status=Status.QUEUED, not_before__lte=now)
+    order = ("-priority", "not_before", "pk")
+    outcomes: Counter = Counter()
     with transaction.atomic():
+        rows = OutboxMessage.objects.filter(due).order_by(*order)
         if connection.vendor == "postgresql":
-            ids = list(OutboxMessage.objects.filter(due)
-                       .order_by("-priority", "not_before", "pk")
-                       .select_for_update(skip_locked=True).values_list("pk", flat=True)[:batch])
-        else:  # SQLite has one writer at a time; the conditional update below decides
-            ids = list(OutboxMessage.objects.filter(due).order_by("-priority", "not_before", "pk")
-                       .values_list("pk", flat=True)[:batch])
-        OutboxMessage.objects.filter(pk__in=ids, status=Status.QUEUED).update(
-            status=Status.CLAIMED, claimed_at=timezone.now(), claimed_by=worker)
-    return list(OutboxMessage.objects.filter(pk__in=ids, status=Status.CLAIMED, claimed_by=worker)
-                .select_related("customer").order_by("-priority", "not_before", "pk"))
+            rows = rows.select_for_update(skip_locked=True, of=("self",))
+        messages = list(rows.defer("body_text", "body_html")[:batch])
+        if not messages:
+            return outcomes, []
+        customer_ids = sorted({m.customer_id for m in messages if m.customer_id})
+        customers = {c.pk: c for c in Customer.objects.filter(pk__in=customer_ids)
+                     .select_for_update().order_by("pk")}
+        addresses = {m.to_email.lower() for m in messages}
+        suppressed = {row.email: row for row in Suppression.objects.filter(email__in=addresses)}
+        preferences = {p.customer_id: p for p in
+                       ContactPreferences.objects.filter(customer_id__in=customer_ids)}
+        spent = contact.recent_spending(customer_ids, now)
+        quiet = contact.quiet_until(now)
+        decided: dict[tuple, list[int]] = {}
+        for message in messages:
+            customer = customers.get(message.customer_id)
+            status, reason, not_before = _judge(
+                message, customer, now, suppressed=suppressed.get(message.to_email.lower()),
+                preferences=preferences.get(message.customer_id) or ContactPreferences(),
+                spent=spent.get(message.customer_id, []), quiet=quiet)
+            if status == Status.CLAIMED and message.kind != Kind.TRANSACTIONAL and customer:
+                spent[customer.pk].insert(0, now)
+            decided.setdefault((status, reason, not_before), []).append(message.pk)
+            if status != Status.CLAIMED:
+                outcomes[status] += 1
+        for (status, reason, not_before), ids in decided.items():
+            fields = {"status": status, "reason": reason}
+            if status == Status.CLAIMED:
+                fields.update(claimed_at=now, claimed_by=worker)
+            elif status == Status.QUEUED:
+                fields.update(not_before=not_before)
+            OutboxMessage.objects.filter(pk__in=ids).update(**fields)
+    ready_ids = decided.get((Status.CLAIMED, "", None), [])
+    return outcomes, list(OutboxMessage.objects.filter(pk__in=ready_ids, claimed_by=worker)
+                          .order_by(*order))
 
 
-def _deliver(message: OutboxMessage, worker: str, backend) -> str:
-    """Decide, then hand the message to the mail server; return its new status."""
-    decision = _decide(message, worker)
-    if decision != Status.SENDING:
-        return decision
+def _judge(message: OutboxMessage, customer: Customer | None, now: datetime, *,
+           suppressed: Suppression | None, preferences: ContactPreferences,
+           spent: list[datetime], quiet: datetime | None) -> tuple[str, str, datetime | None]:
+    """What happens to one message now: (status, reason, wait until)."""
+    if message.expires_at and message.expires_at <= now:
+        return Status.EXPIRED, "not sent before it expired", None
+    if suppressed is not None:
+        return Status.SUPPRESSED, f"address {suppressed.get_reason_display().lower()}", None
+    if customer is not None:
+        preferences.customer = customer
+        if reason := consent.why_not(customer, message.kind, message.topic, now=now,
+                                     preferences=preferences):
+            return Status.SUPPRESSED, reason, None
+    if message.kind == Kind.TRANSACTIONAL:
+        return Status.CLAIMED, "", None
+    wait_until, reason = quiet, "waiting: quiet hours"
+    if customer is not None and wait_until is None:
+        wait_until, reason = contact.budget_frees_at(spent), f"waiting: {contact.budget_text()}"
+    if wait_until is None:
+        return Status.CLAIMED, "", None
+    if message.expires_at and message.expires_at <= wait_until:
+        return Status.SUPPRESSED, reason.removeprefix("waiting: "), None
+    return Status.QUEUED, reason, wait_until
+
+
+def _hand_over(message: OutboxMessage, worker: str, backend) -> str:
+    """Give the message to the mail server; return SENT (accepted) or what it became."""
     email = EmailMultiAlternatives(
         subject=message.subject, body=message.body_text, from_email=settings.DEFAULT_FROM_EMAIL,
         to=[message.to_email], headers=message.headers, connection=backend)
@@ -231,52 +331,7 @@ def _deliver(message: OutboxMessage, worker: str, backend) -> str:
     except TRANSIENT as exc:
         backend.close()  # the next message opens a fresh connection
         return _failed(message, worker, f"{type(exc).__name__}: {exc}", permanent=False)
-    OutboxMessage.objects.filter(pk=message.pk, status=Status.SENDING, claimed_by=worker).update(
-        status=Status.SENT, sent_at=timezone.now(), reason="")
     return Status.SENT
-
-
-def _decide(message: OutboxMessage, worker: str) -> str:
-    """Suppress, expire, put back (quiet hours, budget) or mark sending; commit; return it.
-
-    The customer's row is locked while the budget is counted and the message marked
-    sending, so concurrent workers cannot overspend a budget.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        customer = message.customer
-        if customer is not None:
-            customer = Customer.objects.select_for_update().get(pk=customer.pk)
-        status, reason, not_before = _judge(message, customer, now)
-        fields = {"status": status, "reason": reason}
-        if status == Status.SENDING:
-            fields.update(sending_at=now, attempts=F("attempts") + 1)
-        elif status == Status.QUEUED:
-            fields.update(not_before=not_before, claimed_by="", claimed_at=None)
-        updated = OutboxMessage.objects.filter(
-            pk=message.pk, status=Status.CLAIMED, claimed_by=worker).update(**fields)
-    return status if updated else "lost claim"
-
-
-def _judge(message: OutboxMessage, customer: Customer | None, now: datetime
-           ) -> tuple[str, str, datetime | None]:
-    if message.expires_at and message.expires_at <= now:
-        return Status.EXPIRED, "not sent before it expired", None
-    if suppressed := Suppression.objects.filter(email__iexact=message.to_email).first():
-        return Status.SUPPRESSED, f"address {suppressed.get_reason_display().lower()}", None
-    if customer is not None:
-        if reason := consent.why_not(customer, message.kind, message.topic, now=now):
-            return Status.SUPPRESSED, reason, None
-    if message.kind == Kind.TRANSACTIONAL:
-        return Status.SENDING, "", None
-    wait_until, reason = contact.quiet_until(now), "waiting: quiet hours"
-    if customer is not None and wait_until is None:
-        wait_until, reason = contact.budget_frees_at(customer, now), f"waiting: {contact.budget_text()}"
-    if wait_until is None:
-        return Status.SENDING, "", None
-    if message.expires_at and message.expires_at <= wait_until:
-        return Status.SUPPRESSED, reason.removeprefix("waiting: "), None
-    return Status.QUEUED, reason, wait_until
 
 
 def _failed(message: OutboxMessage, worker: str, error: str, *, permanent: bool,

@@ -327,6 +327,9 @@ RETENTION_CONSENT_WORDING = env(
     "I can unsubscribe at any time.")
 RETENTION_OUTBOX_KEEP_DAYS = envint("RETENTION_OUTBOX_KEEP_DAYS", "365", minimum=1)
 RETENTION_OUTBOX_MAX_ATTEMPTS = envint("RETENTION_OUTBOX_MAX_ATTEMPTS", "6", minimum=1)
+# Messages marked "sending" (and then "sent") by one write: more is faster; a worker that
+# dies mid-group leaves up to this many marked "delivery unknown" (never sent twice).
+RETENTION_OUTBOX_HANDOVER_GROUP = envint("RETENTION_OUTBOX_HANDOVER_GROUP", "10", minimum=1)
 # A claimed or sending message whose worker went quiet this long is dealt with by the sweep.
 RETENTION_OUTBOX_STALE_SECONDS = envint("RETENTION_OUTBOX_STALE_SECONDS", "300", minimum=10)
 # An open-tracking image in marketing email; off unless asked for.

@@ -10,6 +10,7 @@ What the outbox guarantees, step by step (retention/outbox.py):
 """
 
 import smtplib
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
@@ -289,10 +290,28 @@ def test_a_worker_that_lost_its_claim_sends_nothing(consenting, mailoutbox):
     message = fresh_link(consenting)
     OutboxMessage.objects.filter(pk=message.pk).update(status=Status.CLAIMED,
                                                        claimed_by="someone-else")
-    claimed = OutboxMessage.objects.get(pk=message.pk)
+    outcomes = Counter()
 
-    assert outbox._deliver(claimed, "me", mock.Mock()) == "lost claim"
-    assert mailoutbox == []
+    outbox._hand_over_group([message], "me", mock.Mock(), outcomes)
+
+    assert outcomes == {"lost claim": 1}
+    assert status_of(message)[0] == Status.CLAIMED and mailoutbox == []
+
+
+def test_a_group_is_marked_sending_then_sent_in_two_writes(consenting, mailoutbox, settings,
+                                                           django_assert_num_queries):
+    settings.RETENTION_OUTBOX_HANDOVER_GROUP = 10
+    for n in range(3):
+        fresh_link(consenting, key=f"k{n}")
+    _outcomes, ready = outbox._claim(10, "me", timezone.now())
+    outcomes = Counter()
+
+    # mark sending, mark the accepted ones sent
+    with django_assert_num_queries(2):
+        outbox._hand_over_group(ready, "me", mock.Mock(), outcomes)
+
+    assert outcomes == {Status.SENT: 3}
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {Status.SENT}
 
 
 def test_staff_can_resend_a_failed_message_only(consenting, mailoutbox):
@@ -329,13 +348,15 @@ def test_clicks_are_counted_per_message_and_per_day(consenting):
     assert (today["day"], today["sent"], today["clicked"]) == (NOON.date(), 1, 1)
 
 
-def test_the_customer_row_is_locked_while_the_budget_is_decided(consenting):
-    message = offer(consenting)
-    claimed = outbox._claim(10, "me", timezone.now())
+def test_a_batch_is_taken_and_decided_in_a_few_queries(django_assert_num_queries):
+    customers = CustomerFactory.create_batch(5, marketing_consent=True)
+    for n, customer in enumerate(customers):
+        offer(customer, key=f"offer-{n}")
+        fresh_link(customer, key=f"link-{n}")
 
-    with mock.patch("retention.outbox.Customer.objects.select_for_update",
-                    wraps=type(consenting).objects.select_for_update) as locking:
-        outbox._decide(claimed[0], "me")
+    # savepoint, the due messages, their customers (locked), suppressions, preferences,
+    # the budgets, one update per decision, the ready messages, release
+    with django_assert_num_queries(9):
+        outcomes, ready = outbox._claim(50, "me", timezone.now())
 
-    locking.assert_called_once()
-    assert status_of(message)[0] == Status.SENDING
+    assert len(ready) == 10 and outcomes == {}

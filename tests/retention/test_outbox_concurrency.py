@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from retention import outbox
 from retention.models import OutboxMessage, Topic
@@ -80,20 +81,11 @@ def test_two_workers_cannot_overspend_one_customers_budget(mailoutbox, settings)
     for n in range(6):
         outbox.queue(customer, template="email/winback", purpose="winback", kind="marketing",
                      topic=Topic.OFFERS, key=f"offer-{n}")
-    # Each worker claims its own half, then both decide at the same time.
-    halves = [list(OutboxMessage.objects.order_by("pk").values_list("pk", flat=True))[n::2]
-              for n in range(2)]
-    for n, ids in enumerate(halves):
-        OutboxMessage.objects.filter(pk__in=ids).update(status="claimed", claimed_by=f"w{n}")
-
-    def decide(n):
-        return [outbox._decide(message, f"w{n}")
-                for message in OutboxMessage.objects.filter(pk__in=halves[n]).order_by("pk")]
-
-    in_threads(2, decide)
+    # Both workers take a batch at the same moment; each batch holds messages for her.
+    in_threads(2, lambda n: outbox._claim(3, f"w{n}", timezone.now()))
 
     statuses = Counter(OutboxMessage.objects.values_list("status", flat=True))
-    assert statuses == {"sending": 2, "queued": 4}
+    assert statuses == {"claimed": 2, "queued": 4}
     assert set(OutboxMessage.objects.filter(status="queued").values_list("reason", flat=True)) == {
         "waiting: budget 2 per 7 days reached"}
 

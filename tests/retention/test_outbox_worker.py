@@ -78,7 +78,9 @@ def test_a_worker_killed_mid_batch_delivers_nothing_twice(slow_smtp, monkeypatch
     first = start_worker(queue, port)
     try:
         tasks.send_outbox.apply_async(kwargs={"batch": 40}, queue=queue)
-        assert wait_for(lambda: len(inbox.messages) >= 8), "the worker never started sending"
+        # The worker hands over groups of 10 (RETENTION_OUTBOX_HANDOVER_GROUP): kill it in
+        # the middle of the second one.
+        assert wait_for(lambda: len(inbox.messages) >= 15), "the worker never started sending"
         first.send_signal(signal.SIGKILL)  # mid-batch, without any chance to clean up
         first.wait(timeout=10)
     finally:
@@ -86,13 +88,13 @@ def test_a_worker_killed_mid_batch_delivers_nothing_twice(slow_smtp, monkeypatch
             first.kill()
     delivered_before = len(inbox.messages)
     stuck = Counter(OutboxMessage.objects.values_list("status", flat=True))
-    assert stuck["claimed"] > 0 and stuck["sent"] >= 7  # it died holding a batch
+    assert stuck["claimed"] > 0 and stuck["sent"] >= 10  # it died holding a batch
 
     # The sweep runs once the rows are stale: claimed ones go back to the queue, a message
     # caught in the hand-over is marked failed, delivery unknown, and never resent.
     settings.RETENTION_OUTBOX_STALE_SECONDS = 0
     swept = outbox.sweep()
-    assert swept["failed"] <= 1 and swept["requeued"] == stuck["claimed"]
+    assert 0 < swept["failed"] <= 10 and swept["requeued"] == stuck["claimed"]
     second = start_worker(queue, port)  # the killed task is redelivered to it (acks late)
     try:
         tasks.send_outbox.apply_async(kwargs={"batch": 40}, queue=queue)
@@ -109,5 +111,5 @@ def test_a_worker_killed_mid_batch_delivers_nothing_twice(slow_smtp, monkeypatch
     sent_ids = set(OutboxMessage.objects.filter(status="sent").values_list("headers__Message-ID",
                                                                           flat=True))
     assert sent_ids <= set(ids)  # every message marked sent arrived
-    assert len(ids) - len(sent_ids) <= final["failed"]  # at most the unknown one arrived unmarked
+    assert len(ids) - len(sent_ids) <= final["failed"]  # at most the unknown ones arrived unmarked
     assert len(inbox.messages) > delivered_before
