@@ -7,7 +7,7 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser check-deploy benchmark-import benchmark-metrics
+.PHONY: run test install browser check-deploy benchmark-import benchmark-metrics benchmark-outbox
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,3 +56,6 @@ benchmark-import: install
 benchmark-metrics: install
 	$(BIN)/pip install --quiet "pandas>=2.2"
 	$(BIN)/python benchmarks/metrics.py $(BENCH_ARGS)
+
+benchmark-outbox: install
+	$(BIN)/python benchmarks/outbox.py $(BENCH_ARGS)

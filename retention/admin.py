@@ -90,6 +90,16 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the application writes (history, snapshots, logs): staff read them, never edit."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 # Customers ------------------------------------------------------------------------------------
 
 
@@ -346,7 +356,7 @@ class BundleAdmin(OfferingAdmin):
 
 
 @admin.register(PriceChange)
-class PriceChangeAdmin(admin.ModelAdmin):
+class PriceChangeAdmin(ReadOnlyAdmin):
     """Price history is written by `catalogue.save_offering` only; here it is read."""
 
     list_display = ["offering", "old_price", "new_price", "change", "changed_at", "note"]
@@ -354,11 +364,6 @@ class PriceChangeAdmin(admin.ModelAdmin):
     date_hierarchy = "changed_at"
     search_fields = ["course__code", "course__title", "bundle__code", "bundle__title"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -640,28 +645,13 @@ class TargetAdmin(admin.ModelAdmin):
 
 
 @admin.register(MetricSnapshot)
-class MetricSnapshotAdmin(admin.ModelAdmin):
+class MetricSnapshotAdmin(ReadOnlyAdmin):
     """Read-only: snapshots are made by the nightly job and `compute_metrics --save`."""
 
     list_display = ["grain", "start", "end", "subset", "window_days", "computed_at"]
     list_filter = ["grain", "subset"]
     date_hierarchy = "start"
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the application writes; staff read them (and may delete, to force a recompute)."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(StoredReport)
@@ -683,20 +673,15 @@ class DataChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(NightlyRun)
-class NightlyRunAdmin(admin.ModelAdmin):
+class NightlyRunAdmin(ReadOnlyAdmin):
     """Read-only history of the nightly pipeline: when it ran and what each step did."""
 
     list_display = ["night", "started_at", "finished_at", "outcomes"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(CustomerSegment)
-class CustomerSegmentAdmin(admin.ModelAdmin):
+class CustomerSegmentAdmin(ReadOnlyAdmin):
     """Read-only: segments are stored by the nightly job, one row per customer and date."""
 
     list_display = ["snapshot_on", "customer", "segment", "recency_score", "frequency_score",
@@ -707,11 +692,6 @@ class CustomerSegmentAdmin(admin.ModelAdmin):
     raw_id_fields = ["customer"]
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AlertRule)
@@ -722,7 +702,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(ReadOnlyAdmin):
     """Read-only: alerts are raised by the nightly job."""
 
     list_display = ["rule", "month", "value", "trailing_average", "change_percent", "raised_at",
@@ -730,11 +710,6 @@ class AlertAdmin(admin.ModelAdmin):
     list_select_related = ["rule"]
     list_filter = ["month"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # Email -------------------------------------------------------------------------------------

@@ -803,8 +803,12 @@ class OutboxMessage(models.Model):
                 violation_error_message=_("Non-transactional email needs a topic.")),
         ]
         indexes = [
-            # The send task: queued messages that are due, highest priority first.
-            models.Index(fields=["status", "not_before"], name="retention_outbox_due"),
+            # The send task takes queued messages in this order (highest priority first), so
+            # a batch is the head of this index, not a sort of the whole queue. Partial: a
+            # message leaves it when it is claimed, and nothing else is ever added, so the
+            # index stays the size of the queue however many messages were sent.
+            models.Index(fields=["-priority", "not_before", "id"], condition=Q(status="queued"),
+                         name="retention_outbox_due"),
             # The contact budget: a customer's recent non-transactional sends.
             models.Index(fields=["customer", "claimed_at"], name="retention_outbox_budget"),
             # Cleanup and the admin's per-day counts.
