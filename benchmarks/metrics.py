@@ -234,6 +234,9 @@ def main() -> None:
         subprocess.run([sys.executable, str(ROOT / "benchmarks" / "metrics_data.py"),
                         "--customers", str(options.customers),
                         "--database-url", options.database_url], check=True)
+    else:  # an existing data set: bring its schema up to date first
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True,
+                       env={**os.environ, "DATABASE_URL": options.database_url, "DEBUG": "1"})
     metrics_data.setup_django(options.database_url)
     from django.core.management import call_command
     from django.db import connection
@@ -282,8 +285,14 @@ def main() -> None:
     best, median, _table = timed(lambda: cohorts.table(date(2025, 12, 1), metrics_data.AS_OF),
                                  options.repeat)
     print(f"   cohort table, 12 months: best {best:6.2f} s, median {median:6.2f} s", flush=True)
+    from retention.models import CustomerSegment
+
+    CustomerSegment.objects.filter(snapshot_on=metrics_data.AS_OF).delete()  # a new night's
     best, _median, sizes = timed(lambda: segments.snapshot(metrics_data.AS_OF))
     print(f"   segment snapshot of {sum(sizes.values()):,} customers: {best:6.2f} s", flush=True)
+    best, _median, sizes = timed(lambda: segments.snapshot(metrics_data.AS_OF))
+    print(f"   the same night again (its {sum(sizes.values()):,} rows replaced): {best:6.2f} s",
+          flush=True)
 
     if not options.skip_nightly:
         print("\n4. nightly runs")

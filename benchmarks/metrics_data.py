@@ -143,7 +143,7 @@ STEPS = [
         ORDER BY o.customer_id, l.course_id, o.ordered_at;
     """),
     ("price update", """
-        -- A price update four months before AS_OF: ten courses up 10 %.
+        -- A price update four months before AS_OF: ten courses up 10 %%.
         INSERT INTO retention_pricechange (course_id, old_price, new_price, changed_at, note)
         SELECT id, round(price / 1.1, 2), price, (DATE %(as_of)s - 120) + interval '9 hours',
                'benchmark price update'

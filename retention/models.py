@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Upper
 from django.utils.translation import gettext_lazy as _
 
 from retention.querysets import CustomerQuerySet, OrderQuerySet
@@ -101,6 +101,11 @@ class Customer(models.Model):
         ]
         # No indexes on the summary columns: every import rewrites them, and each
         # index would be rewritten too; the queries that read them scan all customers.
+        indexes = [
+            # Case-blind look-ups by address (fresh links, email-service webhooks): what
+            # `email__iexact` compares on PostgreSQL.
+            models.Index(Upper("email"), name="retention_customer_email_ci"),
+        ]
 
     def __str__(self) -> str:
         return self.display_name or self.external_id
