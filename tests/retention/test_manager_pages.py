@@ -271,3 +271,24 @@ def test_reports_are_stored_once_per_parameters(two_cohorts, manager_client):
     manager_client.get("/metrics/cohorts/", {"start": "2025-01", "end": "2025-02"})
 
     assert StoredReport.objects.filter(kind="cohorts").count() == 1
+
+
+@pytest.mark.parametrize(("url", "status", "says"), [
+    ("/metrics/customers/?set=churned&period=custom&start=x&end=y", 400,
+     "Give the custom period"),
+    ("/metrics/customers/?moved_from=bogus&moved_to=loyalist&first=2025-01-01&second=2025-02-01",
+     400, "Unknown segment in this move"),
+    ("/metrics/cohorts/?start=2025-13&end=zz", 200, "Give the months as YYYY-MM"),
+    ("/metrics/price-update/?date=bad&days=-3", 200, "Give the date as YYYY-MM-DD"),
+    ("/metrics/?period=custom&start=2025-09-01&end=2025-01-01&trend=weird", 400,
+     "is before the start"),
+    ("/c/garbage/", 400, "This link does not work"),
+    ("/u/garbage/", 400, "This link does not work"),
+    ("/r/garbage/", 400, "This link does not work"),
+])
+def test_bad_input_on_the_pages_is_explained_not_a_server_error(manager_client, url, status,
+                                                                 says):
+    response = manager_client.get(url)
+
+    assert response.status_code == status
+    assert says in response.content.decode()
