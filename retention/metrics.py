@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import (
+    Avg,
     Count,
     Exists,
     IntegerField,
@@ -47,8 +48,10 @@ from django.db.models.functions import Coalesce
 
 from retention.models import (
     Bundle,
+    ClvFit,
     Course,
     Customer,
+    CustomerPrediction,
     CustomerSegment,
     Enrolment,
     Membership,
@@ -258,6 +261,7 @@ def compute(start: date, end: date, *, window_days: int | None = None,
         lambda: (_new_offering_engaged(period, options, bounds, customers),
                  referrers(bounds, customers).count(), _mrr(period, customers)),
     )
+    predicted, predicted_from = _predicted_clv(end, bounds, customers)
 
     S, E, R = now["customers_start"], now["customers_end"], now["retained"]
     retention = rate(R, S)
@@ -284,7 +288,7 @@ def compute(start: date, end: date, *, window_days: int | None = None,
         ),
         "historical_clv": _ratio(now["revenue_to_end"], now["customers_to_end"]),
         "clv_simple": _clv_simple(now),
-        "predicted_clv_12m": None,  # predictions arrive with the predicted-value issue
+        "predicted_clv_12m": predicted,
         "new_offering_engagement_rate": rate(engaged, S),
         "nps": None,  # survey responses arrive with the surveys issue
         "nps_responses": None,
@@ -304,6 +308,8 @@ def compute(start: date, end: date, *, window_days: int | None = None,
             "new_offering_window_days": options.new_offering_window_days,
             "time_zone": settings.TIME_ZONE,
             "subset": options.subset.describe(),
+            # What predicted_clv_12m read: the day of the predictions and their method.
+            "predictions": predicted_from,
         },
         **{key: figures[key] for key in KEYS},
     }
@@ -643,6 +649,27 @@ def _monthly(memberships: QuerySet) -> Decimal:
         yearly=Sum("price", filter=Q(interval=Membership.Interval.YEAR)),
     )
     return Decimal(sums["monthly"] or 0) + Decimal(sums["yearly"] or 0) / 12
+
+
+def _predicted_clv(end: date, bounds: Bounds, customers) -> tuple[Decimal | None, dict | None]:
+    """Mean stored predicted 12-month value of the customers active at the end (E), from
+    the latest nightly predictions dated ≤ end (None when none are stored or none of E
+    has one), and which predictions those were."""
+    fit = (ClvFit.objects.filter(purpose=ClvFit.Purpose.NIGHTLY, as_of__lte=end)
+           .order_by("-as_of", "-created_at").first())
+    if fit is None:
+        return None, None
+    day = fit.as_of
+    source = {"as_of": day.isoformat(), "method": "model" if fit.uses_models else "fallback",
+              "method_summary": fit.method_summary()}
+    active_end = Order.objects.counting().filter(ordered_at__gte=bounds.end_window,
+                                                 ordered_at__lt=bounds.end)
+    if customers is not None:
+        active_end = active_end.filter(customer__in=customers)
+    mean = CustomerPrediction.objects.filter(
+        as_of=day, customer__in=active_end.values("customer")).aggregate(
+        mean=Avg("predicted_value_12m"))["mean"]
+    return (None if mean is None else _round(Decimal(str(mean)))), source
 
 
 def _clv_simple(counts: dict) -> Decimal | None:

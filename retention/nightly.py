@@ -12,20 +12,25 @@ data that changed since the previous run, not all history:
 2. segments: every customer's RFM scores and segment on `night`; daily
    snapshots older than RETENTION_SEGMENT_KEEP_DAYS are deleted, except those of
    the last day of a month, which are kept for good;
-3. snapshots: the day's, the month-to-date's and the quarter-to-date's metrics,
+3. predictions: the predicted-value models fitted on the orders up to `night` and
+   every customer's predictions stored (retention/predictions.py), then the customers
+   at risk scored from them (retention/atrisk.py); both keep daily rows for
+   RETENTION_SEGMENT_KEEP_DAYS days and month-end ones for good;
+4. snapshots: the day's, the month-to-date's and the quarter-to-date's metrics,
    for all customers and for every subset a manager has looked at this quarter;
-4. late data: from the change log (retention.changes), the earliest day that
+5. late data: from the change log (retention.changes), the earliest day that
    writes since the previous run touched; stored day, month and quarter
    snapshots ending on or after it are recomputed, custom periods and stored
    reports ending on or after it are dropped (the pages compute them again when
    asked), and kept segment snapshots of the last year on or after it are redone;
-5. pages: the figures and tables the managers' pages show first are computed
-   and stored, so that a manager's first view only reads;
-6. alerts: each alert rule is checked and managers are emailed, once per alert;
-7. outbox: the email sweep (also on the beat schedule every minute) and the
+6. pages: the figures and tables the managers' pages show first are computed
+   and stored, so that a manager's first view only reads (with the at-risk
+   back-tests and the month's holdout validation, each computed once);
+7. alerts: each alert rule is checked and managers are emailed, once per alert;
+8. outbox: the email sweep (also on the beat schedule every minute) and the
    deletion of messages older than RETENTION_OUTBOX_KEEP_DAYS;
-8. change log: rows older than the previous run are deleted (their effects
-   were dealt with in step 4 of that run or this one).
+9. change log: rows older than the previous run are deleted (their effects
+   were dealt with in step 5 of that run or this one).
 
 Running a night twice gives the same snapshots and segments.
 """
@@ -43,9 +48,11 @@ from django.utils import timezone
 
 from retention import (
     alerts,
+    atrisk,
     changes,
     cohorts,
     outbox,
+    predictions,
     price_update,
     reports,
     segments,
@@ -54,6 +61,7 @@ from retention import (
     targets,
 )
 from retention.models import (
+    ClvFit,
     Customer,
     DataChange,
     MetricSnapshot,
@@ -87,6 +95,8 @@ def run(night: date, *, full: bool = False) -> list[tuple[str, str, float]]:
     step("customer summaries", lambda: _summaries(previous, full=full))
     made: list[MetricSnapshot] = []
     step("segments", lambda: _segments(night))
+    step("predictions", lambda: _predictions(night))
+    step("at-risk", lambda: _at_risk(night))
     step("snapshots", lambda: _snapshots(night, made))
     step("late data", lambda: _late_data(previous, night, made))
     step("pages", lambda: _pages(night))
@@ -116,6 +126,20 @@ def _segments(night: date) -> str:
     shown = ", ".join(f"{name} {n}" for name, n in sizes.items() if n)
     return (shown or "no customer has ordered yet") + (
         f"; {dropped} old daily snapshot{'s' if dropped != 1 else ''} deleted" if dropped else "")
+
+
+def _predictions(night: date) -> str:
+    fit = predictions.fit(night, purpose=ClvFit.Purpose.NIGHTLY, store=True)
+    dropped = predictions.prune(keep_days=settings.RETENTION_SEGMENT_KEEP_DAYS, today=night)
+    health = "models" if fit.uses_models else "simple rule: " + "; ".join(fit.fallback_reasons)
+    return (f"{fit.customers} customers predicted with {health}"
+            + (f"; {dropped} old days deleted" if dropped else ""))
+
+
+def _at_risk(night: date) -> str:
+    found = atrisk.score(night)
+    atrisk.prune(keep_days=settings.RETENTION_SEGMENT_KEEP_DAYS, today=night)
+    return f"{found} customers at risk"
 
 
 def _snapshots(night: date, made: list[MetricSnapshot]) -> str:
@@ -170,6 +194,10 @@ def _pages(night: date) -> str:
     if available:
         segments.stored_migration(*segments.default_pair(available))
         done.append("segment moves")
+    if atrisk.stored_backtests(night):
+        done.append("at-risk back-tests")
+    if predictions.stored_holdout(night) is not None:
+        done.append("holdout validation")
     try:
         price_update.stored_comparison(None, None, as_of=night)
         done.append("price update")

@@ -49,6 +49,17 @@ def envint(name: str, default: str, *, minimum: int | None = None) -> int:
     return number
 
 
+def envfloat(name: str, default: str, *, minimum: float, maximum: float) -> float:
+    value = env(name, default).strip()
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+    if not minimum <= number <= maximum:
+        raise ImproperlyConfigured(f"{name}={value!r} must be between {minimum} and {maximum}.")
+    return number
+
+
 def envsize(name: str, default: str) -> str:
     """A PostgreSQL memory size such as 256MB."""
     value = env(name, default).replace(" ", "")
@@ -279,6 +290,26 @@ RETENTION_SEGMENT_KEEP_DAYS = envint("RETENTION_SEGMENT_KEEP_DAYS", "35", minimu
 RETENTION_METRICS_PARALLEL = envbool("RETENTION_METRICS_PARALLEL", "1")
 # Rows an API bulk call may carry.
 ORDERS_BULK_MAX = envint("ORDERS_BULK_MAX", "1000", minimum=1)
+
+# Predicted value and customers at risk (retention/predictions.py, retention/atrisk.py) ------
+# Fewer customers, or fewer repeat buyers (bought on two days or more), than these and the
+# models are not fitted: predictions follow the simple rule instead, and say so.
+RETENTION_CLV_MIN_CUSTOMERS = envint("RETENTION_CLV_MIN_CUSTOMERS", "200", minimum=1)
+RETENTION_CLV_MIN_REPEAT_BUYERS = envint("RETENTION_CLV_MIN_REPEAT_BUYERS", "50", minimum=1)
+# Monthly discount rate of the predicted 12-month value (0.01 = 1 % a month).
+RETENTION_CLV_MONTHLY_DISCOUNT = envfloat("RETENTION_CLV_MONTHLY_DISCOUNT", "0.01",
+                                          minimum=0, maximum=1)
+# The holdout validation the predicted-value page shows: this many weeks before the last
+# month-end are held out, the models fitted on what came before (fit_clv --holdout-weeks too).
+RETENTION_CLV_HOLDOUT_WEEKS = envint("RETENTION_CLV_HOLDOUT_WEEKS", "26", minimum=1)
+# At-risk reasons: a chance of still being active below this; a gap since the last order
+# longer than this many times the customer's usual gap; a course left unfinished with no
+# activity for this many days.
+RETENTION_AT_RISK_ACTIVE_BELOW = envfloat("RETENTION_AT_RISK_ACTIVE_BELOW", "0.5",
+                                          minimum=0, maximum=1)
+RETENTION_AT_RISK_OVERDUE_FACTOR = envfloat("RETENTION_AT_RISK_OVERDUE_FACTOR", "2",
+                                            minimum=1, maximum=100)
+RETENTION_AT_RISK_ABANDONED_DAYS = envint("RETENTION_AT_RISK_ABANDONED_DAYS", "30", minimum=1)
 
 # Email to customers (retention/outbox.py, contact.py, links.py) ---------------------------
 # The business's name, as emails and the customers' pages show it.

@@ -128,7 +128,7 @@ def test_every_figure_of_the_hand_worked_quarter(scenario):
         "start": "2025-07-01", "end": "2025-09-30", "days": 92,
         "previous_start": "2025-04-01", "previous_end": "2025-06-30",
         "window_days": 365, "new_offering_window_days": 90,
-        "time_zone": "Africa/Johannesburg", "subset": {},
+        "time_zone": "Africa/Johannesburg", "subset": {}, "predictions": None,
     }
     assert {key: figures[key] for key in metrics.KEYS} == EXPECTED_Q3
 
