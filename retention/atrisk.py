@@ -9,7 +9,8 @@ order within the activity window) who shows at least one of these signs:
 - overdue: the days since their last purchase exceed RETENTION_AT_RISK_OVERDUE_FACTOR
   times their own usual gap (weeks from first to last purchase / repeat purchases);
 - an abandoned course: an enrolment started on or before `as_of`, unfinished, with no
-  activity (or, with none recorded, no start) in RETENTION_AT_RISK_ABANDONED_DAYS days;
+  activity (or, with none recorded, no start) in RETENTION_AT_RISK_ABANDONED_DAYS days,
+  last touched within the activity window, and no activity on any course since;
 - an open complaint ticket (opened by `as_of`, not resolved by then);
 - a detractor answer (NPS 0–6) — filled in by the surveys app through `REASON_HOOKS`;
 - a membership running on `as_of` and set not to renew.
@@ -83,11 +84,22 @@ def candidates(as_of: date) -> QuerySet:
     cutoff_day = as_of - timedelta(days=settings.RETENTION_AT_RISK_ABANDONED_DAYS)
     cutoff = midnight(cutoff_day + timedelta(days=1), zone)
 
+    # A course left behind is a sign only while it is the customer's latest learning: the
+    # customer went quiet in the middle of it (no activity on any course since the cutoff)
+    # and it was last touched within the activity window (an old abandonment, followed
+    # by more buying, is history rather than a warning).
+    window_start = as_of - timedelta(days=window)
+    recent_learning = Enrolment.objects.filter(customer=OuterRef("customer")).filter(
+        Q(last_activity_at__gte=cutoff, last_activity_at__lt=end)
+        | Q(completed_on__gt=cutoff_day, completed_on__lte=as_of))
     abandoned = (Enrolment.objects.filter(customer=OuterRef("customer_id"),
                                           started_on__lte=as_of, progress_percent__lt=100)
                  .filter(Q(completed_on__isnull=True) | Q(completed_on__gt=as_of))
-                 .filter(Q(last_activity_at__lt=cutoff)
-                         | Q(last_activity_at__isnull=True, started_on__lte=cutoff_day))
+                 .filter(Q(last_activity_at__lt=cutoff,
+                           last_activity_at__gte=midnight(window_start, zone))
+                         | Q(last_activity_at__isnull=True, started_on__lte=cutoff_day,
+                             started_on__gt=window_start))
+                 .filter(~Exists(recent_learning))
                  .order_by("-started_on", "-pk"))
     complaints = (SupportTicket.objects.filter(customer=OuterRef("customer_id"), is_complaint=True,
                                                opened_at__lt=end)

@@ -5,12 +5,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from retention.views import (
     account,
+    at_risk,
     cohorts,
     customers,
     overview,
     price_update,
     scorecard,
     segments,
+    value,
 )
 
 urlpatterns = [
@@ -27,6 +29,10 @@ urlpatterns = [
     path("metrics/segments.csv", segments.segment_csv, name="segments-csv"),
     path("metrics/price-update/", price_update.price_update_page, name="price-update"),
     path("metrics/price-update.csv", price_update.price_update_csv, name="price-update-csv"),
+    path("metrics/value/", value.value_page, name="value"),
+    path("metrics/value.csv", value.value_csv, name="value-csv"),
+    path("metrics/at-risk/", at_risk.at_risk_page, name="at-risk"),
+    path("metrics/at-risk.csv", at_risk.at_risk_csv, name="at-risk-csv"),
     path("metrics/scorecard/", scorecard.scorecard, name="scorecard"),
     path("metrics/scorecard.csv", scorecard.scorecard_csv, name="scorecard-csv"),
     # Customers' pages, reached by signed links in emails (retention/links.py).

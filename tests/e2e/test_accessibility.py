@@ -7,15 +7,16 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from retention import segments, summaries, targets
-from retention.models import PriceChange
+from retention import atrisk, predictions, segments, summaries, targets
+from retention.models import ClvFit, Customer, PriceChange
 from tests.e2e.conftest import serious_accessibility_problems
-from tests.factories import CourseFactory, CustomerFactory, OrderFactory
+from tests.factories import CourseFactory, CustomerFactory, EnrolmentFactory, OrderFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PAGES = ["/metrics/", "/metrics/?trend=months", "/metrics/cohorts/", "/metrics/segments/",
          "/metrics/price-update/", "/metrics/scorecard/",
-         "/metrics/customers/?set=buyers&period=this_quarter"]
+         "/metrics/customers/?set=buyers&period=this_quarter", "/metrics/value/",
+         "/metrics/at-risk/"]
 
 
 @pytest.fixture
@@ -31,7 +32,12 @@ def logged_in(page, live_server, django_user_model):
         OrderFactory(customer=CustomerFactory(external_id=f"C-{n % 3}-{n}"), amount=Decimal("90"),
                      ordered_at=datetime.combine(today - timedelta(days=days),
                                                  datetime.min.time(), tzinfo=UTC))
+    EnrolmentFactory(customer=Customer.objects.get(external_id="C-0-0"),
+                     course=course, started_on=today - timedelta(days=100), progress_percent=30,
+                     last_activity_at=timezone.now() - timedelta(days=60))
     summaries.refresh()
+    predictions.fit(today - timedelta(days=1), purpose=ClvFit.Purpose.NIGHTLY, store=True)
+    atrisk.score(today - timedelta(days=1))
     segments.snapshot(today - timedelta(days=95))
     segments.snapshot(today - timedelta(days=1))
     targets.load_plan(today.year, (today.month - 1) // 3 + 1)

@@ -58,6 +58,12 @@ class Command(BaseCommand):
         group.permissions.add(*Permission.objects.filter(
             codename__startswith="view_", content_type__app_label__in=READABLE_APPS
         ))
+        # One exception: the at-risk list is where managers hand out work, so they may
+        # assign follow-ups and put customers on re-engagement lists.
+        group.permissions.add(*Permission.objects.filter(
+            content_type__app_label="retention",
+            codename__in=["add_followup", "change_followup", "add_reengagementlist",
+                          "add_reengagementmember"]))
         user.groups.add(group)
 
         admin_url = f"{url.rstrip('/')}/metrics/"

@@ -2,6 +2,7 @@
 // <script type="application/json"> block; the table beside each chart shows the same figures,
 // so without Chart.js (or without JavaScript) nothing is lost.
 //   <canvas data-chart="line" data-source="trend-data">: {"labels": [...], "series": {name: [...]}}
+//     (data-y-label names the y axis; "%" when absent)
 //   <canvas data-chart="bar" data-source="sizes-data">: {"labels": [...], "values": [...]}
 document.addEventListener("DOMContentLoaded", () => {
   if (typeof Chart === "undefined") return;
@@ -27,7 +28,8 @@ document.addEventListener("DOMContentLoaded", () => {
             spanGaps: true,
           })),
         },
-        options: { animation: false, scales: { y: { title: { display: true, text: "%" } } } },
+        options: { animation: false,
+                   scales: { y: { title: { display: true, text: canvas.dataset.yLabel || "%" } } } },
       };
     } else {
       config = {

@@ -1,0 +1,199 @@
+"""What the managers' pages show of the stored predictions and the at-risk list.
+
+Everything here reads the rows the nightly run stored (CustomerPrediction, AtRisk)
+and counts in the database: a summary is one aggregate, the distribution one grouped
+query over a window function, a page of the list one query with its customers joined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.utils.translation import gettext_lazy as _
+
+from retention.models import AtRisk, CustomerPrediction, FollowUp
+
+DECILES = 10
+CENT = Decimal("0.01")
+
+# The at-risk reasons: code, label, the filter that picks the rows showing it.
+REASONS: list[tuple[str, str, Q]] = [
+    ("low_active", _("Unlikely to be active"), Q(low_active=True)),
+    ("overdue", _("Overdue"), Q(overdue=True)),
+    ("abandoned_course", _("Abandoned course"), ~Q(abandoned_course="")),
+    ("complaint", _("Open complaint"), Q(complaint_opened_at__isnull=False)),
+    ("membership", _("Membership not renewing"), ~Q(membership_plan="")),
+    ("detractor", _("Detractor"), Q(detractor_score__isnull=False)),
+]
+REASON_FILTERS = {code: condition for code, _label, condition in REASONS}
+SORTS = {
+    "value_at_risk": ("-value_at_risk", "-score", "customer_id"),
+    "score": ("-score", "-value_at_risk", "customer_id"),
+    "predicted_value": ("-predicted_value_12m", "customer_id"),
+    "days_since_last": ("-days_since_last", "customer_id"),
+}
+
+
+def money(value) -> Decimal:
+    """A sum from the database (Decimal, or float on SQLite) as money, rounded half-up."""
+    return Decimal(str(value or 0)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def reason_codes(row: AtRisk) -> list[str]:
+    """The machine-readable codes of a row's reasons, in the order of REASONS."""
+    found = {
+        "low_active": row.low_active, "overdue": row.overdue,
+        "abandoned_course": bool(row.abandoned_course),
+        "complaint": row.complaint_opened_at is not None,
+        "membership": bool(row.membership_plan), "detractor": row.detractor_score is not None,
+    }
+    return [code for code, _label, _q in REASONS if found[code]]
+
+
+# Predicted value --------------------------------------------------------------------------------
+
+
+def value_summary(as_of: date) -> dict:
+    """Customers predicted on `as_of`, their total and mean predicted 12-month value,
+    expected purchases and value at risk, and how many are unlikely to be active (one query)."""
+    found = CustomerPrediction.objects.filter(as_of=as_of).aggregate(
+        customers=Count("pk"),
+        value=Sum("predicted_value_12m"),
+        purchases=Sum("expected_purchases_12m"),
+        at_risk_value=Sum("value_at_risk"),
+        unlikely=Count("pk", filter=Q(
+            probability_active__lt=settings.RETENTION_AT_RISK_ACTIVE_BELOW)),
+    )
+    customers = found["customers"]
+    total = money(found["value"])
+    return {
+        "customers": customers,
+        "predicted_value": total,
+        "mean_value": (total / customers).quantize(CENT, rounding=ROUND_HALF_UP)
+        if customers else None,
+        "expected_purchases": round(float(found["purchases"] or 0), 1),
+        "value_at_risk": money(found["at_risk_value"]),
+        "unlikely_active": found["unlikely"],
+    }
+
+
+def distribution(as_of: date) -> list[dict]:
+    """Customers in tenths by predicted value, highest first: each tenth's range, total and
+    share of all predicted value (one grouped query over NTILE)."""
+    table = CustomerPrediction._meta.db_table
+    sql = f"""
+        SELECT tenth, COUNT(*), MIN(v), MAX(v), SUM(v) FROM (
+            SELECT NTILE({DECILES}) OVER (ORDER BY predicted_value_12m DESC, customer_id)
+                   AS tenth, predicted_value_12m AS v
+            FROM {table} WHERE as_of = %s) ranked
+        GROUP BY tenth ORDER BY tenth
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [as_of])
+        rows = cursor.fetchall()
+    grand = sum((money(total) for *_rest, total in rows), Decimal(0))
+    out = []
+    for tenth, customers, low, high, total in rows:
+        total = money(total)
+        out.append({
+            "tenth": tenth,
+            "label": _("Top 10 %") if tenth == 1 else f"{(tenth - 1) * 10}–{tenth * 10} %",
+            "customers": customers, "lowest": money(low), "highest": money(high),
+            "value": total,
+            "share": (total / grand * 100).quantize(CENT, rounding=ROUND_HALF_UP)
+            if grand else None,
+        })
+    return out
+
+
+def top_customers(as_of: date, *, limit: int = 20) -> QuerySet:
+    """The customers with the highest predicted value on `as_of` (customers joined)."""
+    return (CustomerPrediction.objects.filter(as_of=as_of).select_related("customer")
+            .order_by("-predicted_value_12m", "customer_id")[:limit])
+
+
+def predictions_on(as_of: date) -> QuerySet:
+    """Every prediction of `as_of`, highest value first, with the customer's id joined."""
+    return (CustomerPrediction.objects.filter(as_of=as_of).select_related("customer")
+            .defer("customer__name", "customer__organisation_name", "customer__email")
+            .order_by("-predicted_value_12m", "customer_id"))
+
+
+def prediction_days() -> list[date]:
+    """Days with stored predictions, newest first."""
+    return list(CustomerPrediction.objects.order_by("-as_of").values_list(
+        "as_of", flat=True).distinct())
+
+
+# At risk ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RiskFilter:
+    reason: str = ""
+    customer_type: str = ""
+    sort: str = "value_at_risk"
+
+
+def at_risk_rows(as_of: date, chosen: RiskFilter) -> QuerySet:
+    """The day's at-risk rows as filtered and sorted, with their customer and the person
+    their open follow-up is assigned to (joined and annotated: no query per row)."""
+    rows = AtRisk.objects.filter(as_of=as_of)
+    if chosen.reason:
+        rows = rows.filter(REASON_FILTERS[chosen.reason])
+    if chosen.customer_type:
+        rows = rows.filter(customer__customer_type=chosen.customer_type)
+    follow_up = FollowUp.objects.filter(customer=OuterRef("customer_id"),
+                                        status=FollowUp.Status.OPEN)
+    return (rows.select_related("customer")
+            .annotate(follow_up_with=Subquery(follow_up.values("assigned_to__username")[:1]))
+            .order_by(*SORTS[chosen.sort]))
+
+
+def at_risk_summary(as_of: date, chosen: RiskFilter | None = None) -> dict:
+    """How many are at risk on `as_of`, their value at risk and predicted value, and how
+    many show each reason (one aggregate query, over the filtered rows if `chosen`)."""
+    rows = AtRisk.objects.filter(as_of=as_of)
+    if chosen is not None and chosen.customer_type:
+        rows = rows.filter(customer__customer_type=chosen.customer_type)
+    open_follow_up = FollowUp.objects.filter(customer=OuterRef("customer_id"),
+                                             status=FollowUp.Status.OPEN)
+    found = rows.annotate(followed=Exists(open_follow_up)).aggregate(
+        customers=Count("pk"), value_at_risk=Sum("value_at_risk"),
+        predicted_value=Sum("predicted_value_12m"),
+        followed_up=Count("pk", filter=Q(followed=True)),
+        **{code: Count("pk", filter=condition) for code, _label, condition in REASONS},
+    )
+    return {
+        "customers": found["customers"],
+        "value_at_risk": money(found["value_at_risk"]),
+        "predicted_value": money(found["predicted_value"]),
+        "followed_up": found["followed_up"],
+        "reasons": [{"code": code, "label": label, "customers": found[code]}
+                    for code, label, _q in REASONS],
+    }
+
+
+def at_risk_days() -> list[date]:
+    return list(AtRisk.objects.order_by("-as_of").values_list("as_of", flat=True).distinct())
+
+
+def as_csv_rows(rows: QuerySet):
+    """The list's rows as CSV values, streamed."""
+    for row in rows.iterator(chunk_size=2000):
+        yield [row.customer.external_id, row.customer.display_name, row.customer.email,
+               row.customer.customer_type, row.as_of.isoformat(), row.value_at_risk,
+               row.predicted_value_12m, round(row.probability_active, 4), round(row.score, 4),
+               row.days_since_last, row.usual_gap_days, " | ".join(row.reasons()),
+               row.follow_up_with or ""]
+
+
+CSV_COLUMNS = ["customer_id", "name", "email", "type", "as_of", "value_at_risk",
+               "predicted_value_12m", "probability_active", "no_purchase_90d_probability",
+               "days_since_last", "usual_gap_days", "reasons", "follow_up_with"]
+

@@ -1,0 +1,182 @@
+"""Customers at risk: the nightly list with its reasons, what to do about it, and the back-test.
+
+    /metrics/at-risk/?as_of=DATE&reason=CODE&customer_type=TYPE&sort=KEY&page=N
+
+The list is sorted by the predicted value that would be lost (value at risk) unless
+another sort is asked for. Staff with the permissions tick customers and assign them a
+follow-up or add them to a re-engagement list (a POST, confirmed on the page). The
+back-test says how often, on past days, the customers the score ranked highest really
+did not buy in the following 90 days, beside ranking by days since the last order.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpResponseRedirect
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from retention import atrisk, followups, prediction_reports
+from retention.models import Customer, ReEngagementList
+from retention.prediction_reports import REASONS, SORTS, RiskFilter
+from retention.views.access import as_of_day, csv_download, managers_only
+
+PAGE_SIZE = 50
+SORT_LABELS = {"value_at_risk": gettext_lazy("Value at risk"),
+               "score": gettext_lazy("Chance of no purchase in 90 days"),
+               "predicted_value": gettext_lazy("Predicted 12-month value"),
+               "days_since_last": gettext_lazy("Days since the last order")}
+
+
+class ActForm(forms.Form):
+    """What to do with the ticked customers: assign a follow-up, or add them to a list."""
+
+    ACTIONS = [("assign", gettext_lazy("Assign a follow-up")),
+               ("add_to_list", gettext_lazy("Add to a re-engagement list"))]
+
+    action = forms.ChoiceField(choices=ACTIONS, widget=forms.RadioSelect)
+    customers = forms.ModelMultipleChoiceField(
+        queryset=Customer.objects.all(), error_messages={
+            "required": gettext_lazy("Tick at least one customer.")})
+    assignee = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False,
+        label=gettext_lazy("Assign to"))
+    due_on = forms.DateField(required=False, label=gettext_lazy("Due on"),
+                             widget=forms.DateInput(attrs={"type": "date"}))
+    existing_list = forms.ModelChoiceField(
+        queryset=ReEngagementList.objects.all(), required=False,
+        label=gettext_lazy("Re-engagement list"))
+    new_list = forms.CharField(max_length=100, required=False,
+                               label=gettext_lazy("or a new list named"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = (get_user_model().objects
+                                            .filter(is_active=True, is_staff=True)
+                                            .order_by("username"))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == "assign" and not data.get("assignee"):
+            self.add_error("assignee", _("Choose who follows up."))
+        if (data.get("action") == "add_to_list" and not data.get("existing_list")
+                and not (data.get("new_list") or "").strip()):
+            self.add_error("new_list", _("Choose a list or name a new one."))
+        return data
+
+
+def _filter_asked(query) -> tuple[RiskFilter, list[str]]:
+    errors = []
+    chosen = RiskFilter(reason=query.get("reason", ""),
+                        customer_type=query.get("customer_type", ""),
+                        sort=query.get("sort", "value_at_risk"))
+    if chosen.reason and chosen.reason not in prediction_reports.REASON_FILTERS:
+        errors.append(_("Unknown reason %(reason)s; showing every reason.")
+                      % {"reason": chosen.reason})
+        chosen.reason = ""
+    if chosen.customer_type and chosen.customer_type not in Customer.Type.values:
+        errors.append(_("Unknown customer type %(type)s; showing every type.")
+                      % {"type": chosen.customer_type})
+        chosen.customer_type = ""
+    if chosen.sort not in SORTS:
+        errors.append(_("Unknown sort %(sort)s; sorted by value at risk.") % {"sort": chosen.sort})
+        chosen.sort = "value_at_risk"
+    return chosen, errors
+
+
+def _day_asked(query, available: list[date]) -> tuple[date | None, list[str]]:
+    if not available:
+        return None, []
+    try:
+        day = date.fromisoformat(query["as_of"]) if query.get("as_of") else available[0]
+    except ValueError:
+        return available[0], [_("Give as_of as a date (YYYY-MM-DD).")]
+    if day not in available:
+        return available[0], [_("No at-risk list for %(day)s; showing %(latest)s.")
+                              % {"day": day, "latest": available[0]}]
+    return day, []
+
+
+def _may_act(user) -> dict[str, bool]:
+    return {"assign": user.has_perm("retention.add_followup"),
+            "add_to_list": user.has_perm("retention.add_reengagementmember")}
+
+
+def _act(request) -> HttpResponseRedirect:
+    """Carry out the ticked action and come back to the same list, with a message."""
+    back = request.POST.get("next") or request.path
+    if not back.startswith("/"):
+        back = request.path
+    form = ActForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return HttpResponseRedirect(back)
+    data = form.cleaned_data
+    if not _may_act(request.user)[data["action"]]:
+        raise PermissionDenied(_("You may read this list but not act on it."))
+    ids = [customer.pk for customer in data["customers"]]
+    if data["action"] == "assign":
+        done = followups.assign(ids, to=data["assignee"], by=request.user,
+                                due_on=data["due_on"])
+        messages.success(request, _("%(done)s Assigned to %(user)s.") % {
+            "done": done, "user": data["assignee"].get_username()})
+    else:
+        chosen, added = followups.add_to_list(ids, existing=data["existing_list"],
+                                              list_name=data["new_list"], by=request.user)
+        text = _("%(added)s of %(selected)s customers added to “%(list)s”.")
+        if added < len(ids):
+            text += " " + _("The others were already on it.")
+        messages.success(request, text % {"added": added, "selected": len(ids),
+                                          "list": chosen.name})
+    return HttpResponseRedirect(back)
+
+
+@managers_only
+def at_risk_page(request):
+    if request.method == "POST":
+        return _act(request)
+    available = prediction_reports.at_risk_days()
+    day, errors = _day_asked(request.GET, available)
+    chosen, filter_errors = _filter_asked(request.GET)
+    errors += filter_errors
+    context = {"errors": errors, "day": day, "chosen": chosen, "reasons": REASONS,
+               "sorts": SORT_LABELS.items(), "types": Customer.Type.choices,
+               "backtests": atrisk.stored_backtests(as_of_day())}
+    if day is None:
+        context["errors"] = [_("No at-risk list yet: the nightly job makes one "
+                               "(manage.py run_nightly).")]
+        return render(request, "retention/at_risk.html", context)
+    paginator = Paginator(prediction_reports.at_risk_rows(day, chosen), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    may = _may_act(request.user)
+    context.update({
+        "available": available[:60], "page": page, "count": paginator.count,
+        "summary": prediction_reports.at_risk_summary(day, chosen), "query": query.urlencode(),
+        "may_act": may["assign"] or may["add_to_list"], "may": may,
+        "form": ActForm() if may["assign"] or may["add_to_list"] else None,
+        "lists": ReEngagementList.objects.order_by("name") if may["add_to_list"] else [],
+    })
+    return render(request, "retention/at_risk.html", context)
+
+
+@managers_only
+def at_risk_csv(request):
+    available = prediction_reports.at_risk_days()
+    day, _errors = _day_asked(request.GET, available)
+    chosen, _filter_errors = _filter_asked(request.GET)
+    if day is None:
+        return csv_download("at-risk.csv", prediction_reports.CSV_COLUMNS, [])
+    return csv_download(f"at-risk-{day}.csv", prediction_reports.CSV_COLUMNS,
+                        prediction_reports.as_csv_rows(
+                            prediction_reports.at_risk_rows(day, chosen)), stream=True)
