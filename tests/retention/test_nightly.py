@@ -224,3 +224,28 @@ def test_after_a_night_the_overview_only_reads(client, django_user_model,
     with django_assert_num_queries(10):
         response = client.get("/metrics/")
     assert response.context["period"]["end"] == "2025-08-10"
+
+
+def test_a_night_stores_predictions_and_the_at_risk_list_once_however_often_it_runs():
+    from retention.models import AtRisk, ClvFit, CustomerPrediction, SupportTicket
+
+    import_orders(("A-1", "C-1", "2025-05-10", "100", "paid"),
+                  ("A-2", "C-1", "2025-06-10", "100", "paid"),
+                  ("B-1", "C-2", "2025-08-01", "80", "paid"))
+    SupportTicket.objects.create(customer=Customer.objects.get(external_id="C-2"),
+                                 external_id="T-1", is_complaint=True, subject="Late access",
+                                 opened_at=datetime(2025, 8, 5, 9, tzinfo=UTC))
+
+    nightly.run(date(2025, 8, 10))
+    nightly.run(date(2025, 8, 10))
+
+    fits = ClvFit.objects.filter(purpose="nightly", as_of=date(2025, 8, 10))
+    # Two customers are far too few to fit the models: the simple rule, said so.
+    assert fits.count() == 2 and not fits.first().uses_models
+    assert "too little data" in fits.first().fallback_reasons[0]
+    assert CustomerPrediction.objects.filter(as_of=date(2025, 8, 10)).count() == 2
+    at_risk = AtRisk.objects.get(as_of=date(2025, 8, 10))
+    assert at_risk.customer.external_id == "C-2"
+    assert at_risk.reasons() == ["Open complaint since 2025-08-05: Late access"]
+    run = NightlyRun.objects.order_by("-pk").first()
+    assert "2 customers predicted with simple rule" in json.dumps(run.outcomes)
