@@ -23,8 +23,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from retention import atrisk, followups, prediction_reports
-from retention.models import Customer, ReEngagementList
+from retention import atrisk, followups, prediction_reports, predictions
+from retention.models import ClvFit, Customer, ReEngagementList
 from retention.prediction_reports import REASONS, SORTS, RiskFilter
 from retention.views.access import as_of_day, csv_download, managers_only
 
@@ -160,7 +160,10 @@ def at_risk_page(request):
     query = request.GET.copy()
     query.pop("page", None)
     may = _may_act(request.user)
+    fit = ClvFit.objects.filter(purpose=ClvFit.Purpose.NIGHTLY, as_of=day).order_by(
+        "-created_at").first()
     context.update({
+        "fit": predictions.describe(fit),
         "available": available[:60], "page": page, "count": paginator.count,
         "summary": prediction_reports.at_risk_summary(day, chosen), "query": query.urlencode(),
         "may_act": may["assign"] or may["add_to_list"], "may": may,

@@ -171,6 +171,7 @@ def test_the_list_holds_the_customers_at_risk_by_value_lost(listed, manager_clie
     page = response.content.decode()
     assert "Open complaint since" in page and "Refund refused" in page
     assert "unfinished at 40 %" in page
+    assert "the simple rule" in page and "too little data to fit" in page
     summary = response.context["summary"]
     reasons = {reason["code"]: reason["customers"] for reason in summary["reasons"]}
     assert reasons["complaint"] == 1 and reasons["abandoned_course"] == 1
