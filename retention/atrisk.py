@@ -66,8 +66,9 @@ from retention.models import (
 BACKTEST_REPORT = "atrisk-backtest"
 BACKTEST_DAYS = 90
 TOP = (100, 1000)
-# Other apps add reasons: a function (as_of, predictions queryset) -> (alias, column,
-# expression) that annotates the rows; the surveys app sets `detractor_score`.
+# Other apps add reasons: a function (as_of, candidates queryset) -> the queryset with an
+# annotation replaced; the surveys app sets `detractor` (the latest NPS answer when 0-6,
+# else NULL), which fills AtRisk.detractor_score.
 REASON_HOOKS: list[Callable] = []
 
 
@@ -89,14 +90,18 @@ def candidates(as_of: date) -> QuerySet:
     # and it was last touched within the activity window (an old abandonment, followed
     # by more buying, is history rather than a warning).
     window_start = as_of - timedelta(days=window)
+    # (A course started since the cutoff with no activity recorded yet is learning too,
+    # as the start stands for the activity of the enrolment itself below.)
     recent_learning = Enrolment.objects.filter(customer=OuterRef("customer")).filter(
         Q(last_activity_at__gte=cutoff, last_activity_at__lt=end)
-        | Q(completed_on__gt=cutoff_day, completed_on__lte=as_of))
+        | Q(completed_on__gt=cutoff_day, completed_on__lte=as_of)
+        | Q(last_activity_at__isnull=True, started_on__gt=cutoff_day, started_on__lte=as_of))
     abandoned = (Enrolment.objects.filter(customer=OuterRef("customer_id"),
                                           started_on__lte=as_of, progress_percent__lt=100)
                  .filter(Q(completed_on__isnull=True) | Q(completed_on__gt=as_of))
-                 .filter(Q(last_activity_at__lt=cutoff,
-                           last_activity_at__gte=midnight(window_start, zone))
+                 .filter(Q(last_activity_at__lt=cutoff,  # within the window, as orders
+                           last_activity_at__gte=midnight(window_start + timedelta(days=1),
+                                                          zone))
                          | Q(last_activity_at__isnull=True, started_on__lte=cutoff_day,
                              started_on__gt=window_start))
                  .filter(~Exists(recent_learning))
@@ -110,7 +115,8 @@ def candidates(as_of: date) -> QuerySet:
     not_renewing = (Membership.objects.filter(customer=OuterRef("customer_id"), auto_renew=False,
                                               started_on__lte=as_of)
                     .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=as_of))
-                    .order_by("ended_on", "pk"))
+                    # The soonest to end; SQLite sorts NULL first, PostgreSQL last.
+                    .order_by(F("ended_on").asc(nulls_last=True), "pk"))
     since = _since_last_days()
     rows = (CustomerPrediction.objects.filter(as_of=as_of)
             .alias(since_last=since)

@@ -14,6 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Upper
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from retention.querysets import CustomerQuerySet, OrderQuerySet
@@ -1085,7 +1086,7 @@ class AtRisk(models.Model):
                          "days") % {"days": self.days_since_last, "gap": self.usual_gap_days})
         if self.complaint_subject or self.complaint_opened_at:
             out.append(_("Open complaint since %(day)s: %(subject)s") % {
-                "day": self.complaint_opened_at.date().isoformat(),
+                "day": timezone.localtime(self.complaint_opened_at).date().isoformat(),
                 "subject": self.complaint_subject or _("(no subject)")})
         if self.detractor_score is not None:
             out.append(_("Detractor: answered %(score)s out of 10") % {"score": self.detractor_score})
