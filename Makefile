@@ -7,7 +7,7 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser check-deploy benchmark-import benchmark-metrics benchmark-outbox
+.PHONY: run test install browser check-deploy benchmark-import benchmark-metrics benchmark-clv benchmark-outbox
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,18 @@ benchmark-import: install
 benchmark-metrics: install
 	$(BIN)/pip install --quiet "pandas>=2.2"
 	$(BIN)/python benchmarks/metrics.py $(BENCH_ARGS)
+
+# The CLV benchmark compares with the `lifetimes` package, unmaintained and carrying pandas,
+# autograd and dill: it gets a venv of its own under var/ (the application's stays as it is),
+# with the numpy and scipy of the application's venv so that both fit on the same builds.
+BENCH_VENV ?= var/bench-lifetimes
+benchmark-clv: install
+	$(BIN)/pip install --quiet threadpoolctl
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BIN)/pip freeze | grep -iE '^(numpy|scipy)==' > $(BENCH_VENV)/constraints.txt
+	$(BENCH_VENV)/bin/pip install --quiet -c $(BENCH_VENV)/constraints.txt \
+	  "lifetimes==0.11.3" threadpoolctl
+	$(BIN)/python benchmarks/clv.py --lifetimes-python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
 
 benchmark-outbox: install
 	$(BIN)/python benchmarks/outbox.py $(BENCH_ARGS)
