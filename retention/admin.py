@@ -909,6 +909,9 @@ class ClvFitAdmin(ReadOnlyAdmin):
                        "purchases_method", "spend_method", "fallback_reasons", "bgnbd",
                        "gamma_gamma", "monthly_discount", "holdout_weeks", "holdout", "seconds"]
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # its predictions refer to it (the nightly prune deletes both)
+
     @admin.display(description=_("predictions made with"))
     def method(self, fit: ClvFit) -> str:
         return fit.method_summary()
