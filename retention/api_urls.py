@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from retention import api
+from retention import api, predictions_api
 from retention.metrics_api import (
     CohortsView,
     MetricsView,
@@ -32,6 +32,8 @@ router.register("price-changes", api.PriceChangeViewSet, basename="price-change"
 router.register("orders", api.OrderViewSet, basename="order")
 router.register("memberships", api.MembershipViewSet, basename="membership")
 router.register("tickets", api.SupportTicketViewSet, basename="ticket")
+router.register("predictions", predictions_api.PredictionViewSet, basename="prediction")
+router.register("at-risk", predictions_api.AtRiskViewSet, basename="at-risk")
 
 urlpatterns = [
     path("metrics/", MetricsView.as_view(), name="metrics"),
@@ -39,6 +41,13 @@ urlpatterns = [
     path("metrics/segments/", SegmentsView.as_view(), name="metrics-segments"),
     path("metrics/migration/", MigrationView.as_view(), name="metrics-migration"),
     path("metrics/price-update/", PriceUpdateView.as_view(), name="metrics-price-update"),
+    path("predictions/fit/", predictions_api.FitView.as_view(), name="prediction-fit"),
+    path(
+        "customers/<str:customer_id>/prediction/",
+        predictions_api.CustomerPredictionView.as_view(),
+        name="customer-prediction",
+    ),
+    path("at-risk/backtest/", predictions_api.BacktestView.as_view(), name="at-risk-backtest"),
     # An enrolment's key is its customer and its course, so its URL has both.
     path(
         "enrolments/",
