@@ -57,7 +57,6 @@ from retention import (
 from retention.models import (
     AtRisk,
     ClvFit,
-    CustomerPrediction,
     FollowUp,
     ReEngagementList,
     ReEngagementMember,

@@ -36,6 +36,9 @@ WEEKS_PER_MONTH = WEEKS_PER_YEAR / 12
 # A fitted parameter beyond these is the optimiser running off to a boundary (the
 # likelihood is flat there): the fit is reported as not converged.
 PARAMETER_RANGE = (1e-6, 1e6)
+# The expectations divide by a − 1 (the limit at a = 1 is finite): a closer to 1 than
+# this is moved this far from it, which changes them by about as little.
+NEAR_ONE = 1e-4
 
 
 class FitFailed(Exception):
@@ -105,12 +108,14 @@ class BGNBD:
     def neg_log_likelihood(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """−LL and its gradient with respect to log(r), log(α), log(a), log(b)."""
         r, alpha, a, b = np.exp(theta)
+        # The logarithms from θ itself: exp(θ) can underflow to 0 far from the optimum.
+        log_alpha, log_a = float(theta[1]), float(theta[2])
         v, w = self.values, self.weights
         # Per distinct x: A1 + A2 and their derivatives (the costly special functions).
-        per_x = (special.gammaln(r + v) - special.gammaln(r) + r * math.log(alpha)
+        per_x = (special.gammaln(r + v) - special.gammaln(r) + r * log_alpha
                  + special.gammaln(a + b) + special.gammaln(b + v) - special.gammaln(b)
                  - special.gammaln(a + b + v))
-        dr_x = special.digamma(r + v) - special.digamma(r) + math.log(alpha)
+        dr_x = special.digamma(r + v) - special.digamma(r) + log_alpha
         da_x = special.digamma(a + b) - special.digamma(a + b + v)
         db_x = da_x + special.digamma(b + v) - special.digamma(b)
         x = self.x
@@ -118,7 +123,7 @@ class BGNBD:
         log_t = np.log(alpha + self.t_x)
         a3 = -(r + x) * log_T
         with np.errstate(divide="ignore", invalid="ignore"):
-            a4 = np.where(self.repeat, math.log(a) - np.log(np.maximum(b + x - 1, 1e-300))
+            a4 = np.where(self.repeat, log_a - np.log(np.maximum(b + x - 1, 1e-300))
                           - (r + x) * log_t, -np.inf)
         top = np.logaddexp(a3, a4)
         w3 = np.exp(a3 - top)
@@ -166,6 +171,7 @@ class BGNBD:
         Equation 10's numerator: the whole expectation is this times P(active).
         """
         r, alpha, a, b = params
+        a = _away_from_one(a)
         t = np.asarray(t, dtype=float)
         z = t / (alpha + T + t)
         hyper = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
@@ -188,9 +194,17 @@ class BGNBD:
     def population_expected(params, t) -> np.ndarray:
         """Expected purchases of a new customer in (0, t] (equation 9)."""
         r, alpha, a, b = params
+        a = _away_from_one(a)
         t = np.asarray(t, dtype=float)
         hyper = special.hyp2f1(r, b, a + b - 1, t / (alpha + t))
         return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyper)
+
+
+def _away_from_one(a: float) -> float:
+    """`a`, or 1 ± NEAR_ONE when it is closer to 1 (equations 9 and 10 divide by a − 1)."""
+    if abs(a - 1) < NEAR_ONE:
+        return 1 + math.copysign(NEAR_ONE, a - 1)
+    return a
 
 
 # Gamma-Gamma ------------------------------------------------------------------------------------
@@ -219,6 +233,7 @@ class GammaGamma:
     # f(m | p, q, γ, x) = Γ(px+q) / (Γ(px) Γ(q)) · γ^q m^(px−1) x^(px) / (γ + m x)^(px+q)
     def neg_log_likelihood(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         p, q, gamma = np.exp(theta)
+        log_gamma = float(theta[2])  # not log(exp(θ)): γ can underflow to 0
         v, w = self.values, self.weights
         px = p * v
         per_x = special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q)
@@ -227,10 +242,10 @@ class GammaGamma:
         x = self.x
         log_sum = np.log(gamma + self.m * x)
         pxc = p * x
-        ll = float(per_x @ w + len(x) * q * math.log(gamma)
+        ll = float(per_x @ w + len(x) * q * log_gamma
                    + ((pxc - 1) * self.log_m + pxc * self.log_x - (pxc + q) * log_sum).sum())
         grad_p = float(dp_x @ w + (x * (self.log_m + self.log_x - log_sum)).sum())
-        grad_q = float(dq_x @ w + len(x) * math.log(gamma) - log_sum.sum())
+        grad_q = float(dq_x @ w + len(x) * log_gamma - log_sum.sum())
         grad_gamma = float(len(x) * q / gamma - ((pxc + q) / (gamma + self.m * x)).sum())
         grad = np.array([grad_p * p, grad_q * q, grad_gamma * gamma])
         return -ll, -grad

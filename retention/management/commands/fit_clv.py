@@ -63,8 +63,9 @@ class Command(BaseCommand):
             if not fit:
                 out(f"{name}: not fitted")
                 continue
-            values = ", ".join(f"{key} = {fit[key]:.6g}" for key in keys)
-            out(f"{name}: {values}; log-likelihood {fit['log_likelihood']:.2f} over "
+            # A fit that ran off to infinity is stored with nulls (JSON has no NaN).
+            values = ", ".join(f"{key} = {_number(fit[key], '.6g')}" for key in keys)
+            out(f"{name}: {values}; log-likelihood {_number(fit['log_likelihood'], '.2f')} over "
                 f"{fit['customers']} customers; {'converged' if fit['converged'] else 'NOT converged'}")
         if "frequency_spend_correlation" in (result["fit"]["gamma_gamma"] or {}):
             corr = result["fit"]["gamma_gamma"]["frequency_spend_correlation"]
@@ -80,6 +81,10 @@ class Command(BaseCommand):
             for row in h["by_calibration_purchases"]:
                 out(f"  {row['calibration_purchases']:>21}  {row['customers']:>9}  "
                     f"{row['predicted_mean']:>14.3f}  {row['actual_mean']:>11.3f}")
+
+
+def _number(value, spec: str) -> str:
+    return "not computable" if value is None else format(value, spec)
 
 
 def spec_shape(record: ClvFit) -> dict:
