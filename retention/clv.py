@@ -36,6 +36,9 @@ WEEKS_PER_MONTH = WEEKS_PER_YEAR / 12
 # A fitted parameter beyond these is the optimiser running off to a boundary (the
 # likelihood is flat there): the fit is reported as not converged.
 PARAMETER_RANGE = (1e-6, 1e6)
+# The largest gradient of the log-likelihood per customer (with respect to the logarithms
+# of the parameters) at which a fit is taken to have reached its optimum.
+STATIONARY = 1e-6
 # The expectations divide by a − 1 (the limit at a = 1 is finite): a closer to 1 than
 # this is moved this far from it, which changes them by about as little.
 NEAR_ONE = 1e-4
@@ -285,21 +288,40 @@ def correlation(x: np.ndarray, m: np.ndarray) -> float | None:
 
 
 def _maximise(model, *, max_iterations: int) -> Fit:
+    """Maximise the likelihood per customer; the total is reported.
+
+    Per customer, so that the tolerances mean the same for a hundred customers and a
+    million: on the total, a relative change of 1e-13 is floating-point noise at a million
+    customers, and L-BFGS-B stopped at the optimum with "ABNORMAL" (its line search found
+    nothing better to take), which read as a failed fit. A stop where the gradient per
+    customer is below STATIONARY is an optimum whatever the optimiser's own message.
+    """
+    n = len(model.x)
+
+    def per_customer(theta):
+        value, gradient = model.neg_log_likelihood(theta)
+        return value / n, gradient / n
+
     start = model.start()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        result = optimize.minimize(model.neg_log_likelihood, start, jac=True, method="L-BFGS-B",
-                                   options={"maxiter": max_iterations, "gtol": 1e-8,
-                                            "ftol": 1e-13})
+        result = optimize.minimize(per_customer, start, jac=True, method="L-BFGS-B",
+                                   options={"maxiter": max_iterations, "gtol": 1e-10,
+                                            "ftol": 1e-15})
     values = np.exp(result.x)
     finite = bool(np.isfinite(result.fun) and np.isfinite(values).all())
     inside = bool(((values > PARAMETER_RANGE[0]) & (values < PARAMETER_RANGE[1])).all())
-    converged = bool(result.success and finite and inside)
+    gradient = float(np.abs(result.jac).max()) if np.isfinite(result.jac).all() else math.inf
+    stationary = gradient < STATIONARY
+    converged = bool((result.success or stationary) and finite and inside)
     message = str(result.message)
-    if result.success and not inside:
+    if not result.success and stationary:
+        message = (f"stopped at an optimum (largest gradient per customer {gradient:.1e}); "
+                   f"the optimiser said: {message}")
+    if (result.success or stationary) and not inside:
         message = "a parameter ran off to a boundary of its range (the likelihood is flat there)"
     return Fit(params={name: float(value) for name, value in zip(model.names, values)},
-               log_likelihood=float(-result.fun) if finite else float("nan"),
-               customers=len(model.x), converged=converged,
+               log_likelihood=float(-result.fun * n) if finite else float("nan"),
+               customers=n, converged=converged,
                iterations=int(result.nit), message=message)
 
 

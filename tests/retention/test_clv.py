@@ -302,3 +302,38 @@ def test_customers_without_repeat_purchases_are_expected_to_spend_the_population
     value = clv.GammaGamma.expected_value((6.25, 3.74, 15.44), [0, 0], [0.0, 0.0])
 
     np.testing.assert_allclose(value, 6.25 * 15.44 / 2.74)
+
+
+def _stopped(gradient: float, monkeypatch):
+    """Fit BG/NBD with L-BFGS-B made to stop 'abnormally' at the CDNOW-like optimum,
+    leaving the given gradient per customer."""
+    real = optimize.minimize
+
+    def abnormal(fun, start, **kwargs):
+        result = real(fun, start, **kwargs)
+        result.success = False
+        result.message = "ABNORMAL_TERMINATION_IN_LNSRCH"
+        result.jac = np.full_like(result.jac, gradient)
+        return result
+
+    monkeypatch.setattr(clv.optimize, "minimize", abnormal)
+    rng = np.random.default_rng(7)
+    x, t_x, T = clv.simulate_bgnbd((0.25, 4.0, 0.8, 2.5), 5000, 39.0, rng)
+    return clv.BGNBD(x, t_x, T).fit()
+
+
+def test_a_line_search_that_gives_up_at_the_optimum_is_still_a_converged_fit(monkeypatch):
+    """At a million customers L-BFGS-B can stop with ABNORMAL where nothing better is left
+    to find; a gradient per customer below clv.STATIONARY is an optimum, and the message
+    keeps what the optimiser said."""
+    fit = _stopped(1e-8, monkeypatch)
+
+    assert fit.converged is True
+    assert "stopped at an optimum" in fit.message and "ABNORMAL" in fit.message
+
+
+def test_a_line_search_that_gives_up_away_from_the_optimum_is_not_converged(monkeypatch):
+    fit = _stopped(1e-3, monkeypatch)
+
+    assert fit.converged is False
+    assert fit.message == "ABNORMAL_TERMINATION_IN_LNSRCH"
