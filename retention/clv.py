@@ -328,8 +328,30 @@ def _maximise(model, *, max_iterations: int) -> Fit:
 # Value ------------------------------------------------------------------------------------------
 
 
-def discounted_purchases(params, x, t_x, T, *, months: int = 12, monthly_discount: float = 0.0):
-    """(discounted expected purchases, the same if active) over the next `months` months.
+@dataclass
+class Ahead:
+    """What BG/NBD expects of each customer over the next months (arrays over customers)."""
+
+    alive: np.ndarray  # P(still active)
+    expected: np.ndarray  # expected purchases over the whole span
+    discounted: np.ndarray  # the same, each month discounted
+    discounted_if_active: np.ndarray  # the discounted purchases of a customer known active
+
+
+def _pairs(x: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct (x, T) pairs and each customer's index into them.
+
+    Customers share pairs (T is a whole number of days, x a small count: a million
+    customers have a few thousand), so the hypergeometric function, the costly part of
+    the expectations, is evaluated once per pair. x + iT keys both in one sort.
+    """
+    keys, inverse = np.unique(x + 1j * T, return_inverse=True)
+    return keys.real, keys.imag, inverse.reshape(-1)
+
+
+def purchases_ahead(params, x, t_x, T, *, months: int = 12,
+                    monthly_discount: float = 0.0) -> Ahead:
+    """Expected purchases over the next `months` months, plain and discounted.
 
     Month k's expected purchases (the increase of the expectation from month k−1 to k)
     are divided by (1 + monthly_discount)^k, as in the usual discounted CLV.
@@ -337,13 +359,22 @@ def discounted_purchases(params, x, t_x, T, *, months: int = 12, monthly_discoun
     x = np.asarray(x, dtype=float)
     T = np.asarray(T, dtype=float)
     alive = BGNBD.probability_alive(params, x, np.asarray(t_x, dtype=float), T)
-    total = np.zeros_like(T)
-    previous = np.zeros_like(T)
+    px, pT, inverse = _pairs(x, T)
+    total = np.zeros_like(pT)
+    previous = np.zeros_like(pT)
     for month in range(1, months + 1):  # twelve vector steps, not a loop over customers
-        now = BGNBD.expected_if_active(params, x, T, month * WEEKS_PER_MONTH)
+        now = BGNBD.expected_if_active(params, px, pT, month * WEEKS_PER_MONTH)
         total += (now - previous) / (1 + monthly_discount) ** month
         previous = now
-    return total * alive, total
+    if_active = total[inverse]
+    return Ahead(alive=alive, expected=previous[inverse] * alive,
+                 discounted=if_active * alive, discounted_if_active=if_active)
+
+
+def discounted_purchases(params, x, t_x, T, *, months: int = 12, monthly_discount: float = 0.0):
+    """(discounted expected purchases, the same if active) over the next `months` months."""
+    ahead = purchases_ahead(params, x, t_x, T, months=months, monthly_discount=monthly_discount)
+    return ahead.discounted, ahead.discounted_if_active
 
 
 def simulate_bgnbd(params, customers: int, T: float | np.ndarray, rng: np.random.Generator):

@@ -268,7 +268,8 @@ class AtRiskFilter(filters.FilterSet):
 
 
 def nothing_stored(day: date, earlier: date | None) -> ValidationError:
-    """The 400 for an `as_of` without a nightly run's predictions, naming the nearest earlier day."""
+    """The 400 for an `as_of` without a nightly run's predictions, naming the nearest
+    earlier day."""
     if earlier is None:
         message = _("Nothing is stored for %(day)s: no predictions were made on or before it.")
     else:

@@ -39,6 +39,25 @@ def as_of_day() -> date:
     return timezone.localdate() - timedelta(days=1)
 
 
+def day_asked(query, available: list[date], *, missing: str) -> tuple[date | None, list[str]]:
+    """`?as_of=` among the days that have stored rows (newest first); the newest by default.
+
+    A day that is not a date, or has nothing stored, gives the newest and a message
+    (`missing`, with %(day)s and %(latest)s) instead of an error page.
+    """
+    if not available:
+        return None, []
+    if not query.get("as_of"):
+        return available[0], []
+    try:
+        day = date.fromisoformat(query["as_of"])
+    except ValueError:
+        return available[0], [_("Give as_of as a date (YYYY-MM-DD).")]
+    if day not in available:
+        return available[0], [missing % {"day": day, "latest": available[0]}]
+    return day, []
+
+
 def decimals(figures: dict) -> dict:
     """Stored figures (JSON numbers) as the Decimals the engine gives, for display and sums."""
     return {key: Decimal(str(value)) if isinstance(value, float) else value

@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy
 from retention import atrisk, followups, prediction_reports, predictions
 from retention.models import ClvFit, Customer, ReEngagementList
 from retention.prediction_reports import REASONS, SORTS, RiskFilter
-from retention.views.access import as_of_day, csv_download, managers_only
+from retention.views.access import as_of_day, csv_download, day_asked, managers_only
 
 PAGE_SIZE = 50
 SORT_LABELS = {"value_at_risk": gettext_lazy("Value at risk"),
@@ -92,16 +92,8 @@ def _filter_asked(query) -> tuple[RiskFilter, list[str]]:
 
 
 def _day_asked(query, available: list[date]) -> tuple[date | None, list[str]]:
-    if not available:
-        return None, []
-    try:
-        day = date.fromisoformat(query["as_of"]) if query.get("as_of") else available[0]
-    except ValueError:
-        return available[0], [_("Give as_of as a date (YYYY-MM-DD).")]
-    if day not in available:
-        return available[0], [_("No at-risk list for %(day)s; showing %(latest)s.")
-                              % {"day": day, "latest": available[0]}]
-    return day, []
+    return day_asked(query, available,
+                     missing=_("No at-risk list for %(day)s; showing %(latest)s."))
 
 
 def _may_act(user) -> dict[str, bool]:

@@ -17,25 +17,15 @@ from django.utils.translation import gettext as _
 
 from retention import prediction_reports, predictions
 from retention.models import ClvFit
-from retention.views.access import as_of_day, csv_download, managers_only
+from retention.views.access import as_of_day, csv_download, day_asked, managers_only
 
 # Beyond this, the Gamma-Gamma assumption (spend independent of frequency) is doubtful.
 CORRELATION_WARNING = 0.3
 
 
 def _day_asked(query, available: list[date]) -> tuple[date | None, list[str]]:
-    if not available:
-        return None, []
-    if not query.get("as_of"):
-        return available[0], []
-    try:
-        day = date.fromisoformat(query["as_of"])
-    except ValueError:
-        return available[0], [_("Give as_of as a date (YYYY-MM-DD).")]
-    if day not in available:
-        return available[0], [_("No predictions stored for %(day)s; showing %(latest)s.")
-                              % {"day": day, "latest": available[0]}]
-    return day, []
+    return day_asked(query, available,
+                     missing=_("No predictions stored for %(day)s; showing %(latest)s."))
 
 
 def health(fit: ClvFit) -> dict:
