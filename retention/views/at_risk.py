@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -104,7 +105,9 @@ def _may_act(user) -> dict[str, bool]:
 def _act(request) -> HttpResponseRedirect:
     """Carry out the ticked action and come back to the same list, with a message."""
     back = request.POST.get("next") or request.path
-    if not back.startswith("/"):
+    # Only back to a page of this site: "//elsewhere.example" starts with a slash too.
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
         back = request.path
     form = ActForm(request.POST)
     if not form.is_valid():

@@ -288,6 +288,17 @@ def test_ticked_customers_join_a_re_engagement_list_once(listed, acting_manager,
         customer=listed["complaint"]).reasons
 
 
+def test_after_acting_the_page_goes_back_only_to_this_site(listed, acting_manager, client):
+    client.force_login(acting_manager)
+
+    response = client.post("/metrics/at-risk/", {
+        "action": "add_to_list", "customers": [listed["overdue"].pk], "new_list": "Win-back",
+        "next": "//evil.example/phish"})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/metrics/at-risk/"
+
+
 def test_an_incomplete_action_is_explained_and_writes_nothing(listed, acting_manager, client):
     client.force_login(acting_manager)
 
