@@ -223,8 +223,9 @@ def test_customer_page_shows_latest_orders_and_links_to_the_rest(
 
     # session, user, customer, its 20 latest orders, the order content type (for
     # the links; cached after first use), the COUNT of all its orders; its email
-    # preferences, latest consent changes and latest emails
-    with django_assert_max_num_queries(9):
+    # preferences, latest consent changes and latest emails; its latest prediction
+    # (with its fit) and its latest at-risk row (and its open follow-up, when at risk)
+    with django_assert_max_num_queries(11):
         r = admin_client.get(reverse("admin:retention_customer_change", args=[customer.pk]))
 
     assert r.status_code == 200
