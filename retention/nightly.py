@@ -129,7 +129,8 @@ def _segments(night: date) -> str:
 
 
 def _predictions(night: date) -> str:
-    fit = predictions.fit(night, purpose=ClvFit.Purpose.NIGHTLY, store=True)
+    # The snapshots step comes after and reads these predictions: no change to log.
+    fit = predictions.fit(night, purpose=ClvFit.Purpose.NIGHTLY, store=True, log_change=False)
     dropped = predictions.prune(keep_days=settings.RETENTION_SEGMENT_KEEP_DAYS, today=night)
     health = "models" if fit.uses_models else "simple rule: " + "; ".join(fit.fallback_reasons)
     return (f"{fit.customers} customers predicted with {health}"

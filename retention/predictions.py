@@ -43,7 +43,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
 
-from retention import clv
+from retention import changes, clv
 from retention.metrics import midnight
 from retention.models import ClvFit, CustomerPrediction, Order
 
@@ -296,8 +296,15 @@ def _clean(data: dict) -> dict:
             for key, value in data.items()}
 
 
-def fit(as_of: date, *, purpose: str = ClvFit.Purpose.MANUAL, store: bool = False) -> ClvFit:
-    """Fit on the orders dated ≤ `as_of`; with `store`, replace that day's predictions."""
+def fit(as_of: date, *, purpose: str = ClvFit.Purpose.MANUAL, store: bool = False,
+        log_change: bool = True) -> ClvFit:
+    """Fit on the orders dated ≤ `as_of`; with `store`, replace that day's predictions.
+
+    Stored predictions move `predicted_clv_12m` of every period ending on or after
+    `as_of`, so storing notes the day in the change log (retention.changes) and stored
+    figures of those periods are computed again. The nightly run, which computes its
+    snapshots after its predictions, passes `log_change=False`.
+    """
     began = time.perf_counter()
     discount = settings.RETENTION_CLV_MONTHLY_DISCOUNT
     inputs = read_inputs(as_of)
@@ -306,6 +313,8 @@ def fit(as_of: date, *, purpose: str = ClvFit.Purpose.MANUAL, store: bool = Fals
         record = _record(models, as_of, purpose, discount)
         if store:
             CustomerPrediction.objects.filter(as_of=as_of).delete()
+            if log_change:
+                changes.record(as_of, source="predictions")
             if len(inputs):
                 _store(record, inputs, score(models, inputs, monthly_discount=discount))
         record.seconds = round(time.perf_counter() - began, 3)

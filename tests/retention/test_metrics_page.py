@@ -164,3 +164,27 @@ def test_the_scorecard_explains_a_bad_quarter_and_refuses_other_staff(manager_cl
     clerk = django_user_model.objects.create_user("clerk2", password="pw-clerk-1234", is_staff=True)
     client.force_login(clerk)
     assert client.get("/metrics/scorecard/").status_code == 403
+
+
+def test_the_predicted_value_card_says_which_predictions_it_read(manager_client):
+    from django.utils import timezone
+
+    from retention import predictions
+    from retention.models import ClvFit
+
+    yesterday = timezone.localdate() - timedelta(days=1)
+    for n in range(3):
+        OrderFactory(customer=CustomerFactory(), amount=Decimal("120.00"),
+                     ordered_at=datetime.combine(yesterday - timedelta(days=10 * n),
+                                                 datetime.min.time(), tzinfo=UTC))
+    settled()
+    period = {"period": "custom", "start": str(yesterday), "end": str(yesterday)}
+    before = manager_client.get("/metrics/", period).content.decode()
+    # fit_clv --store: the stored figure of the period is computed again with them.
+    predictions.fit(yesterday, purpose=ClvFit.Purpose.NIGHTLY, store=True)
+
+    after = manager_client.get("/metrics/", period).content.decode()
+
+    assert "No predictions stored on or before the period" in before
+    assert f"From the predictions of {yesterday.isoformat()}, made with" in after
+    assert "the simple rule" in after  # three customers are too few to fit the models
