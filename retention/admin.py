@@ -41,7 +41,7 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from retention import (
@@ -932,7 +932,7 @@ class ClvFitAdmin(ReadOnlyAdmin):
 class LatestDayFilter(admin.SimpleListFilter):
     """The at-risk list of one night; the latest by default (older nights are history)."""
 
-    title = _("list of")
+    title = _("night")
     parameter_name = "day"
 
     def lookups(self, request, model_admin):
@@ -1045,7 +1045,8 @@ class AtRiskAdmin(ReadOnlyAdmin):
         except followups.ListNameMissing as exc:
             self.message_user(request, str(exc), level="error")
             return
-        self.message_user(request, gettext("%(added)s customers added to “%(list)s”.")
+        self.message_user(request, ngettext("%(added)s customer added to “%(list)s”.",
+                                            "%(added)s customers added to “%(list)s”.", added)
                           % {"added": added, "list": chosen.name})
 
 
@@ -1069,7 +1070,8 @@ class FollowUpAdmin(admin.ModelAdmin):
     @admin.action(description=_("Mark the selected follow-ups done"))
     def mark_done(self, request, queryset):
         done = followups.complete(queryset)
-        self.message_user(request, gettext("%(n)s follow-ups marked done.") % {"n": done})
+        self.message_user(request, ngettext("%(n)s follow-up marked done.",
+                                            "%(n)s follow-ups marked done.", done) % {"n": done})
 
 
 class MembersInline(ReadOnlyInline):

@@ -19,6 +19,7 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from retention.models import AtRisk, Customer, FollowUp, ReEngagementList, ReEngagementMember
 
@@ -42,9 +43,11 @@ class Assigned:
     unchanged: int = 0
 
     def __str__(self) -> str:
-        return _("%(created)s follow-ups created, %(reassigned)s reassigned, %(unchanged)s "
-                 "already with that person.") % {
-            "created": self.created, "reassigned": self.reassigned, "unchanged": self.unchanged}
+        return " ".join([
+            ngettext("%(n)s follow-up created,", "%(n)s follow-ups created,", self.created)
+            % {"n": self.created},
+            _("%(n)s reassigned, %(unchanged)s already with that person.")
+            % {"n": self.reassigned, "unchanged": self.unchanged}])
 
 
 def reasons_for(customer_ids: list[int]) -> dict[int, str]:

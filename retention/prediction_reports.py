@@ -120,7 +120,6 @@ def top_customers(as_of: date, *, limit: int = 20) -> QuerySet:
 def predictions_on(as_of: date) -> QuerySet:
     """Every prediction of `as_of`, highest value first, with the customer's id joined."""
     return (CustomerPrediction.objects.filter(as_of=as_of).select_related("customer")
-            .defer("customer__name", "customer__organisation_name", "customer__email")
             .order_by("-predicted_value_12m", "customer_id"))
 
 
@@ -157,8 +156,10 @@ def at_risk_rows(as_of: date, chosen: RiskFilter) -> QuerySet:
 
 def at_risk_summary(as_of: date, chosen: RiskFilter | None = None) -> dict:
     """How many are at risk on `as_of`, their value at risk and predicted value, and how
-    many show each reason (one aggregate query, over the filtered rows if `chosen`)."""
+    many show each reason (one aggregate query, over the rows `chosen` keeps)."""
     rows = AtRisk.objects.filter(as_of=as_of)
+    if chosen is not None and chosen.reason:
+        rows = rows.filter(REASON_FILTERS[chosen.reason])
     if chosen is not None and chosen.customer_type:
         rows = rows.filter(customer__customer_type=chosen.customer_type)
     open_follow_up = FollowUp.objects.filter(customer=OuterRef("customer_id"),

@@ -249,6 +249,9 @@ class PredictionFilter(filters.FilterSet):
 
 
 class AtRiskFilter(filters.FilterSet):
+    customer_type = filters.ChoiceFilter(
+        field_name="customer__customer_type", choices=Customer.Type.choices,
+        help_text=gettext_lazy("Only customers of this type."))
     reason = filters.ChoiceFilter(
         choices=[(code, label) for code, label, _q in REASONS], method="filter_reason",
         help_text=gettext_lazy("Only the customers showing this reason."),

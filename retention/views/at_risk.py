@@ -22,7 +22,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from retention import atrisk, followups, prediction_reports, predictions
 from retention.models import ClvFit, Customer, ReEngagementList
@@ -67,9 +67,12 @@ class ActForm(forms.Form):
         data = super().clean()
         if data.get("action") == "assign" and not data.get("assignee"):
             self.add_error("assignee", _("Choose who follows up."))
-        if (data.get("action") == "add_to_list" and not data.get("existing_list")
-                and not (data.get("new_list") or "").strip()):
-            self.add_error("new_list", _("Choose a list or name a new one."))
+        if data.get("action") == "add_to_list":
+            named = (data.get("new_list") or "").strip()
+            if not data.get("existing_list") and not named:
+                self.add_error("new_list", _("Choose a list or name a new one."))
+            elif data.get("existing_list") and named:
+                self.add_error("new_list", _("Choose a list or name a new one, not both."))
         return data
 
 
@@ -127,7 +130,8 @@ def _act(request) -> HttpResponseRedirect:
     else:
         chosen, added = followups.add_to_list(ids, existing=data["existing_list"],
                                               list_name=data["new_list"], by=request.user)
-        text = _("%(added)s of %(selected)s customers added to “%(list)s”.")
+        text = ngettext("%(added)s of %(selected)s customer added to “%(list)s”.",
+                        "%(added)s of %(selected)s customers added to “%(list)s”.", len(ids))
         if added < len(ids):
             text += " " + _("The others were already on it.")
         messages.success(request, text % {"added": added, "selected": len(ids),

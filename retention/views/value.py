@@ -47,6 +47,12 @@ def holdout_chart(record: ClvFit | None) -> dict | None:
                        "actual": [row["actual_mean"] for row in rows]}}
 
 
+def holdout_gap(record: ClvFit | None) -> dict | None:
+    """How far the holdout's predicted total is from the actual one, in words' parts."""
+    error = (record.holdout or {}).get("error_percent") if record is not None else None
+    return None if error is None else {"percent": abs(error), "above": error >= 0}
+
+
 @managers_only
 def value_page(request):
     available = prediction_reports.prediction_days()
@@ -68,6 +74,7 @@ def value_page(request):
         "top": prediction_reports.top_customers(day),
         "holdout": holdout,
         "holdout_chart": holdout_chart(holdout),
+        "holdout_gap": holdout_gap(holdout),
         "discount_percent": float(fit.monthly_discount) * 100 if fit else None,
     })
 
@@ -77,14 +84,15 @@ def value_csv(request):
     """Every customer's prediction of the day (the latest by default), highest value first."""
     available = prediction_reports.prediction_days()
     day, _errors = _day_asked(request.GET, available)
-    header = ["customer_id", "as_of", "probability_active", "expected_purchases_12m",
+    header = ["customer_id", "name", "email", "type", "as_of", "probability_active", "expected_purchases_12m",
               "expected_value_per_purchase", "predicted_value_12m", "value_at_risk",
               "no_purchase_90d_probability", "repeat_purchases", "recency_weeks", "age_weeks"]
     if day is None:
         return csv_download("predicted-value.csv", header, [])
     rows = prediction_reports.predictions_on(day)
     return csv_download(f"predicted-value-{day}.csv", header, (
-        [p.customer.external_id, p.as_of.isoformat(), round(p.probability_active, 4),
+        [p.customer.external_id, p.customer.display_name, p.customer.email,
+         p.customer.customer_type, p.as_of.isoformat(), round(p.probability_active, 4),
          round(p.expected_purchases_12m, 4), p.expected_value_per_purchase,
          p.predicted_value_12m, p.value_at_risk, round(p.no_purchase_90d, 4), p.frequency,
          round(p.recency_weeks, 2), round(p.age_weeks, 2)]

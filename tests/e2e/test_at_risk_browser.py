@@ -72,7 +72,7 @@ def test_a_manager_filters_the_list_and_hands_out_a_follow_up(page, live_server,
     page.locator("#id_assignee").select_option(label="boss")
     page.get_by_role("button", name="Do it").click()
 
-    expect(page.get_by_role("status")).to_contain_text("1 follow-ups created")
+    expect(page.get_by_role("status")).to_contain_text("1 follow-up created")
     assert "reason=complaint" in page.url  # back on the same list
     expect(page.locator("#at-risk-list")).to_contain_text("boss")
     follow_up = FollowUp.objects.get()
@@ -105,5 +105,5 @@ def test_the_predicted_value_page_explains_its_method_and_draws_its_chart(
     expect(page.locator("#value-summary")).to_contain_text("3")
     page.wait_for_function("() => window.charts && window.charts['value-chart']")
     assert page.locator("#value-chart").bounding_box()["height"] > 50
-    page.get_by_role("link", name="customers at risk").click()
+    page.get_by_role("link", name="those still counted active").click()
     expect(page.get_by_role("heading", name="Customers at risk")).to_be_visible()

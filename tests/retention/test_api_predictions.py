@@ -13,7 +13,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from retention import atrisk, predictions
-from retention.models import AtRisk, ClvFit, CustomerPrediction
+from retention.models import AtRisk, ClvFit, Customer, CustomerPrediction
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -402,6 +402,24 @@ def test_the_at_risk_list_gives_each_customers_reasons_from_the_nightly_scoring(
         "reasons": ["Overdue: 150 days since the last order; usually every 50 days"],
         "reason_codes": ["overdue"],
     }
+
+
+def test_the_at_risk_list_filters_by_customer_type(api_client, settings):
+    settings.RETENTION_ACTIVITY_WINDOW_DAYS = 365
+    buyer("C-late", 300, 250, 200, 150)
+    Customer.objects.filter(external_id="C-late").update(
+        customer_type="organisation", sector="company", organisation_name="Late Ltd")
+    buyer("C-also-late", 300, 250, 200, 150)
+    predictions.fit(AS_OF, purpose=NIGHTLY, store=True)
+    atrisk.score(AS_OF)
+
+    firms = api_client.get(AT_RISK, {"customer_type": "organisation"}).json()
+    people = api_client.get(AT_RISK, {"customer_type": "individual"}).json()
+    wrong = api_client.get(AT_RISK, {"customer_type": "company"})
+
+    assert [row["customer_id"] for row in firms["results"]] == ["C-late"]
+    assert [row["customer_id"] for row in people["results"]] == ["C-also-late"]
+    assert wrong.status_code == 400 and "customer_type" in wrong.json()
 
 
 def test_at_risk_rows_carry_every_reason_in_words_and_codes(api_client):

@@ -198,3 +198,14 @@ def test_store_and_holdout_together_are_refused():
 
     assert message == "--store and --holdout-weeks do not go together."
     assert not ClvFit.objects.exists()
+
+
+def test_an_as_of_in_the_future_is_refused():
+    from django.utils import timezone
+
+    tomorrow = timezone.localdate() + timedelta(days=1)
+
+    message = fit_clv_fails("--as-of", tomorrow.isoformat())
+
+    assert "is in the future" in message
+    assert not ClvFit.objects.exists()

@@ -187,6 +187,10 @@ def test_the_list_filters_by_reason_and_sorts_by_days_since_the_last_order(
     days = [row.days_since_last for row in by_days.context["page"]]
     assert days == sorted(days, reverse=True)
 
+    # The summary counts the list shown: the reason filter applies to it too.
+    assert only.context["summary"]["customers"] == 1
+    assert only.context["summary"]["value_at_risk"] == only.context["page"][0].value_at_risk
+
     unknown = manager_client.get("/metrics/at-risk/", {"reason": "moon", "sort": "height"})
     page = unknown.content.decode()
     assert "Unknown reason moon" in page and "Unknown sort height" in page
@@ -301,6 +305,14 @@ def test_after_acting_the_page_goes_back_only_to_this_site(listed, acting_manage
 
 def test_an_incomplete_action_is_explained_and_writes_nothing(listed, acting_manager, client):
     client.force_login(acting_manager)
+    existing = ReEngagementList.objects.create(name="Spring")
+    both = client.post("/metrics/at-risk/", {"action": "add_to_list",
+                                             "customers": [listed["overdue"].pk],
+                                             "existing_list": existing.pk, "new_list": "Autumn"},
+                       follow=True)
+    assert "Choose a list or name a new one, not both." in both.content.decode()
+    assert not existing.members.exists()
+    existing.delete()
 
     nobody = client.post("/metrics/at-risk/", {"action": "assign",
                                                "assignee": acting_manager.pk}, follow=True)

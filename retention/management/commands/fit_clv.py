@@ -4,6 +4,7 @@ import json
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from retention import predictions
 from retention.models import ClvFit
@@ -31,6 +32,11 @@ class Command(BaseCommand):
             as_of = date.fromisoformat(options["as_of"])
         except ValueError:
             raise CommandError(f"--as-of: {options['as_of']!r} is not a date (YYYY-MM-DD).") from None
+        if as_of > timezone.localdate():
+            # T would run past the last order anyone could have placed: every customer
+            # would look longer silent than they are.
+            raise CommandError(f"--as-of {as_of} is in the future; the latest is today, "
+                               f"{timezone.localdate()}.")
         weeks = options["holdout_weeks"]
         if weeks is not None:
             if options["store"]:
