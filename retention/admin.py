@@ -1074,9 +1074,18 @@ class FollowUpAdmin(admin.ModelAdmin):
                                             "%(n)s follow-ups marked done.", done) % {"n": done})
 
 
+class MembersFormSet(LatestOrdersFormSet):
+    def get_queryset(self):
+        # Each row is labelled with its customer's id and list's name: join them.
+        if not hasattr(self, "_latest"):
+            self._latest = (super(LatestOrdersFormSet, self).get_queryset()
+                            .select_related("customer", "list", "added_by")[:LATEST_ORDERS])
+        return self._latest
+
+
 class MembersInline(ReadOnlyInline):
     model = ReEngagementMember
-    formset = LatestOrdersFormSet
+    formset = MembersFormSet
     fields = ["customer", "reasons", "added_by", "added_at"]
     readonly_fields = fields
     verbose_name_plural = _("latest members")

@@ -1077,7 +1077,8 @@ class AtRisk(models.Model):
         indexes = [models.Index(fields=["as_of", "value_at_risk"], name="retention_atrisk_value")]
 
     def __str__(self) -> str:
-        return f"{self.customer_id} at risk on {self.as_of}"
+        # The admin's title of the row (one query): the platform's id, not the table's.
+        return f"{self.customer.external_id} at risk on {self.as_of}"
 
     def reasons(self) -> list[str]:
         """The reasons in words, most telling first."""
@@ -1173,4 +1174,4 @@ class ReEngagementMember(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer_id} in {self.list_id}"
+        return f"{self.customer.external_id} in {self.list.name}"

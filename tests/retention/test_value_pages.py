@@ -428,3 +428,16 @@ def test_an_organisation_at_risk_is_found_by_type(settings, manager_client):
     response = manager_client.get("/metrics/at-risk/", {"customer_type": "organisation"})
 
     assert [row.customer.external_id for row in response.context["page"]] == ["firm"]
+
+
+def test_a_re_engagement_list_in_the_admin_names_its_customers(listed, admin_client):
+    chosen, added = followups.add_to_list([listed["overdue"].pk, listed["learner"].pk],
+                                          list_name="Win-back")
+
+    page = admin_client.get(f"/admin/retention/reengagementlist/{chosen.pk}/change/")
+    listing = admin_client.get("/admin/retention/reengagementlist/")
+
+    assert added == 2
+    assert "overdue in Win-back" in page.content.decode()
+    assert "learner in Win-back" in page.content.decode()
+    assert listing.context["cl"].result_list[0].member_count == 2

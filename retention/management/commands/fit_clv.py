@@ -83,6 +83,8 @@ class Command(BaseCommand):
                 f"{h['customers']} customers: predicted {h['predicted_purchases']:.1f} purchases, "
                 f"actual {h['actual_purchases']}"
                 + (f" ({h['error_percent']:+.1f} %)" if h["error_percent"] is not None else ""))
+            out(f"  mean absolute error per customer: {h['mean_absolute_error']:.3f} purchases; "
+                f"{h['holdout_customers_bought']} of them bought in the holdout")
             out("  calibration purchases  customers  predicted mean  actual mean")
             for row in h["by_calibration_purchases"]:
                 out(f"  {row['calibration_purchases']:>21}  {row['customers']:>9}  "
