@@ -7,7 +7,7 @@
 
 1. Arrays only (retention/clv.py, no database): N customers drawn with `simulate_bgnbd`
    (fixed seed; r=0.243, alpha=4.414, a=0.793, b=2.426, the CDNOW estimates of Fader, Hardie
-   and Lee; T uniform on 1..104 weeks per customer) and the repeat buyers' mean spend with
+   and Lee; T a whole number of days, uniform on 1..104 weeks per customer) and the repeat buyers' mean spend with
    `simulate_gamma_gamma` (p=6.25, q=3.74, gamma=15.44). Timed, best and median of --repeat:
    the BG/NBD fit, the Gamma-Gamma fit, and the scoring (probability alive, expected
    purchases in 12 months, discounted purchases over 12 months, expected spend).
@@ -121,7 +121,8 @@ def simulate(customers: int, seed: int):
     from retention import clv
 
     rng = np.random.default_rng(seed)
-    T = rng.uniform(1, 104, customers)
+    # T in whole days, as the application computes it (days from the first purchase / 7).
+    T = rng.integers(7, 729, customers, endpoint=True) / 7
     x, t_x, T = clv.simulate_bgnbd(BGNBD_PARAMS, customers, T, rng)
     repeat = x > 0
     m = np.zeros(customers)

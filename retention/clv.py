@@ -102,7 +102,13 @@ class BGNBD:
         self.T = np.asarray(T, dtype=float)
         check_inputs(self.x, self.t_x, self.T)
         self.values, self.index, self.weights = _by_count(self.x)
-        self.repeat = self.x > 0
+        repeat = self.x > 0
+        self.repeat_x, self.repeat_t_x, self.repeat_T = (
+            self.x[repeat], self.t_x[repeat], self.T[repeat])
+        # A customer without a repeat purchase contributes through T alone (t_x = 0 and
+        # the second term vanishes): group them by T, a whole number of days in real data.
+        self.once_T, once_weights = np.unique(self.T[~repeat], return_counts=True)
+        self.once_weights = once_weights.astype(float)
 
     # The likelihood of one customer is
     #   B(a, b+x)/B(a, b) · Γ(r+x) α^r / (Γ(r) (α+T)^(r+x))
@@ -121,23 +127,26 @@ class BGNBD:
         dr_x = special.digamma(r + v) - special.digamma(r) + log_alpha
         da_x = special.digamma(a + b) - special.digamma(a + b + v)
         db_x = da_x + special.digamma(b + v) - special.digamma(b)
-        x = self.x
-        log_T = np.log(alpha + self.T)
-        log_t = np.log(alpha + self.t_x)
+        # Without a repeat purchase, A4 is −∞: the customer's term is A3 = −r log(α + T).
+        log_once = np.log(alpha + self.once_T)
+        once_w = self.once_weights
+        # With repeat purchases, both terms, added in log space.
+        x = self.repeat_x
+        log_T = np.log(alpha + self.repeat_T)
+        log_t = np.log(alpha + self.repeat_t_x)
         a3 = -(r + x) * log_T
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a4 = np.where(self.repeat, log_a - np.log(np.maximum(b + x - 1, 1e-300))
-                          - (r + x) * log_t, -np.inf)
+        with np.errstate(divide="ignore"):
+            a4 = log_a - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * log_t
         top = np.logaddexp(a3, a4)
         w3 = np.exp(a3 - top)
         w4 = 1.0 - w3
-        ll = float(per_x @ w + top.sum())
-        grad_r = float(dr_x @ w - (w3 * log_T + w4 * log_t).sum())
-        grad_alpha = float(r / alpha * len(x)
-                           - ((r + x) * (w3 / (alpha + self.T) + w4 / (alpha + self.t_x))).sum())
-        w4_repeat = w4[self.repeat]
-        grad_a = float(da_x @ w + w4_repeat.sum() / a)
-        grad_b = float(db_x @ w - (w4_repeat / (b + x[self.repeat] - 1)).sum())
+        ll = float(per_x @ w - r * (once_w @ log_once) + top.sum())
+        grad_r = float(dr_x @ w - once_w @ log_once - (w3 * log_T + w4 * log_t).sum())
+        grad_alpha = float(
+            r / alpha * len(self.x) - r * (once_w @ (1 / (alpha + self.once_T)))
+            - ((r + x) * (w3 / (alpha + self.repeat_T) + w4 / (alpha + self.repeat_t_x))).sum())
+        grad_a = float(da_x @ w + w4.sum() / a)
+        grad_b = float(db_x @ w - (w4 / (b + x - 1)).sum())
         # Chain rule to log-parameters: d/dlog θ = θ · d/dθ.
         grad = np.array([grad_r * r, grad_alpha * alpha, grad_a * a, grad_b * b])
         return -ll, -grad
