@@ -7,8 +7,8 @@
 
 1. Arrays only (retention/clv.py, no database): N customers drawn with `simulate_bgnbd`
    (fixed seed; r=0.243, alpha=4.414, a=0.793, b=2.426, the CDNOW estimates of Fader, Hardie
-   and Lee; T a whole number of days, uniform on 1..104 weeks per customer) and the repeat buyers' mean spend with
-   `simulate_gamma_gamma` (p=6.25, q=3.74, gamma=15.44). Timed, best and median of --repeat:
+   and Lee; T a whole number of days, uniform on 1..104 weeks per customer) and the repeat
+   buyers' mean spend with `simulate_gamma_gamma` (p=6.25, q=3.74, gamma=15.44). Timed, best and median of --repeat:
    the BG/NBD fit, the Gamma-Gamma fit, and the scoring (probability alive, expected
    purchases in 12 months, discounted purchases over 12 months, expected spend).
 2. The `lifetimes` package's BetaGeoFitter (maximum likelihood, penalizer_coef=0, its default
