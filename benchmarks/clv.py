@@ -1,4 +1,4 @@
-"""Benchmark the predicted-value models: fit and score a million customers, and compare with lifetimes.
+"""Benchmark the predicted-value models: fit and score a million customers; compare lifetimes.
 
     python benchmarks/clv.py [--customers 1000000] [--seed 20260601] [--repeat 3]
                              [--skip-db] [--generate] [--database-url URL]
@@ -8,9 +8,10 @@
 1. Arrays only (retention/clv.py, no database): N customers drawn with `simulate_bgnbd`
    (fixed seed; r=0.243, alpha=4.414, a=0.793, b=2.426, the CDNOW estimates of Fader, Hardie
    and Lee; T a whole number of days, uniform on 1..104 weeks per customer) and the repeat
-   buyers' mean spend with `simulate_gamma_gamma` (p=6.25, q=3.74, gamma=15.44). Timed, best and median of --repeat:
-   the BG/NBD fit, the Gamma-Gamma fit, and the scoring (probability alive, expected
-   purchases in 12 months, discounted purchases over 12 months, expected spend).
+   buyers' mean spend with `simulate_gamma_gamma` (p=6.25, q=3.74, gamma=15.44). Timed, best
+   and median of --repeat: the BG/NBD fit, the Gamma-Gamma fit, and the scoring (probability
+   alive, expected purchases in 12 months, discounted purchases over 12 months, expected
+   spend).
 2. The `lifetimes` package's BetaGeoFitter (maximum likelihood, penalizer_coef=0, its default
    tolerance) on the same (x, t_x, T), in a child process run by --lifetimes-python (an
    interpreter with lifetimes installed: `make benchmark-clv` makes a venv of its own under
