@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from metrics import database_exists, timed  # noqa: E402  (shared with the metrics benchmark)
 DEFAULT_URL = "postgres://root@127.0.0.1:5432/bench_clv"
 BGNBD_PARAMS = (0.243, 4.414, 0.793, 2.426)  # r, alpha, a, b
 GAMMA_GAMMA_PARAMS = (6.25, 3.74, 15.44)  # p, q, gamma
@@ -55,16 +57,6 @@ SPEEDUP_TARGET = 5.0
 SECONDS_TARGET = 30.0
 # lifetimes over this many seconds on the full set is run on a subsample instead (see --help).
 LIFETIMES_SLOW = 600
-
-
-def timed(work, repeat: int = 1) -> tuple[float, float, object]:
-    """(best, median, last result) of `repeat` runs of `work`, in seconds."""
-    seconds, result = [], None
-    for _ in range(repeat):
-        began = time.perf_counter()
-        result = work()
-        seconds.append(time.perf_counter() - began)
-    return min(seconds), statistics.median(seconds), result
 
 
 # The machine ------------------------------------------------------------------------------------
@@ -367,15 +359,6 @@ def lifetimes_part(options, arrays: dict, report) -> None:
 
 
 # 3. End to end through PostgreSQL ---------------------------------------------------------------
-
-
-def database_exists(url: str) -> bool:
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    found = subprocess.run(["psql", admin, "-tAc",
-                            f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-                           capture_output=True, text=True, check=True)
-    return found.stdout.strip() == "1"
 
 
 def database_part(options, report) -> None:
