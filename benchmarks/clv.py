@@ -362,7 +362,6 @@ def lifetimes_part(options, arrays: dict, report) -> None:
 
 
 def database_part(options, report) -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     import metrics_data
 
     print(f"\n3. end to end through PostgreSQL ({options.database_url})", flush=True)
