@@ -38,9 +38,10 @@ from django.db.models import (
     When,
 )
 from django.forms.models import BaseInlineFormSet
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -244,8 +245,11 @@ class CustomerAdmin(admin.ModelAdmin):
                        "all_orders"],
         }),
         (_("Predicted value and risk"), {
-            "description": _("From the latest nightly predictions (the metrics pages' "
-                             "Predicted value and At risk pages explain them)."),
+            "description": format_lazy(
+                '{} <a href="{}">{}</a> · <a href="{}">{}</a>',
+                _("From the latest nightly predictions; the managers' pages explain them:"),
+                reverse_lazy("value"), _("predicted value"),
+                reverse_lazy("at-risk"), _("customers at risk")),
             "fields": ["predicted_value", "risk"],
         }),
         (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
