@@ -291,8 +291,18 @@ def nothing_stored(day: date, earlier: date | None) -> ValidationError:
 class DayListViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """A list of one day's stored rows, with the fit that made them beside the page."""
 
+    def default_day(self) -> date | None:
+        """The day shown without `as_of`; None: the latest nightly fit's."""
+        return None
+
     def day_and_fit(self, as_of: date | None) -> tuple[date | None, ClvFit | None]:
-        raise NotImplementedError
+        """The day to list and the nightly fit whose predictions it holds (or was scored
+        from); a 400 when `as_of` has none stored."""
+        day = as_of or self.default_day()
+        fit = predictions.latest_fit(on_or_before=day)
+        if as_of is not None and (fit is None or fit.as_of != as_of):
+            raise nothing_stored(as_of, fit and fit.as_of)
+        return (day or (fit.as_of if fit else None)), fit
 
     def list(self, request, *args, **kwargs):
         query = DayQuery(data=request.query_params)
@@ -323,13 +333,6 @@ class PredictionViewSet(DayListViewSet):
     serializer_class = PredictionSerializer
     filterset_class = PredictionFilter
 
-    def day_and_fit(self, as_of):
-        # The nightly fit of a day is the one whose predictions are stored for it.
-        fit = predictions.latest_fit(on_or_before=as_of)
-        if as_of is not None and (fit is None or fit.as_of != as_of):
-            raise nothing_stored(as_of, fit and fit.as_of)
-        return (fit.as_of if fit else None), fit
-
 
 @extend_schema(
     summary="Customers at risk on a day",
@@ -345,13 +348,9 @@ class AtRiskViewSet(DayListViewSet):
     serializer_class = AtRiskSerializer
     filterset_class = AtRiskFilter
 
-    def day_and_fit(self, as_of):
-        day = as_of or atrisk.latest_day()
-        fit = predictions.latest_fit(on_or_before=day) if day else None
+    def default_day(self):
         # A day's list is scored from that day's predictions (and pruned with them).
-        if as_of is not None and (fit is None or fit.as_of != as_of):
-            raise nothing_stored(as_of, fit and fit.as_of)
-        return day, fit
+        return atrisk.latest_day()
 
 
 # The views below set `queryset` for IsPlatformOrStaff: staff need its model's view permission.
