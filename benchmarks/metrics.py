@@ -341,11 +341,11 @@ def pages(as_of: date) -> None:
     urls = ["/metrics/", "/metrics/?period=last_quarter", "/metrics/?period=this_month",
             "/metrics/?trend=months", "/metrics/cohorts/", "/metrics/segments/",
             "/metrics/price-update/", "/metrics/scorecard/"]
-    with mock.patch("retention.views.access.as_of_day", return_value=as_of), \
-            mock.patch("retention.views.overview.as_of_day", return_value=as_of), \
-            mock.patch("retention.views.cohorts.as_of_day", return_value=as_of), \
-            mock.patch("retention.views.price_update.as_of_day", return_value=as_of), \
-            mock.patch("retention.views.scorecard.as_of_day", return_value=as_of):
+    with mock.patch("retention.views.access.last_complete_day", return_value=as_of), \
+            mock.patch("retention.views.overview.last_complete_day", return_value=as_of), \
+            mock.patch("retention.views.cohorts.last_complete_day", return_value=as_of), \
+            mock.patch("retention.views.price_update.last_complete_day", return_value=as_of), \
+            mock.patch("retention.views.scorecard.last_complete_day", return_value=as_of):
         for url in urls:
             first_began = time.perf_counter()
             response = client.get(url)

@@ -17,7 +17,7 @@ refreshes its customers' cached summary in the same transaction.
 """
 
 import threading
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -55,6 +55,7 @@ from retention import (
     summaries,
     targets,
 )
+from retention.money import money
 from retention.models import (
     AtRisk,
     ClvFit,
@@ -577,7 +578,7 @@ class MembershipAdmin(admin.ModelAdmin):
     )
     def monthly_revenue(self, membership: Membership) -> Decimal:
         # Shown to the cent; Membership.mrr keeps full precision for sums.
-        return membership.mrr.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return money(membership.mrr)
 
 
 class CompletedFilter(admin.SimpleListFilter):

@@ -12,7 +12,7 @@ manager has an email address is emailed on a later night.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
@@ -20,23 +20,12 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from retention import metrics, outbox, snapshots
+from retention import outbox, snapshots
+from retention.money import money
+from retention.periods import month_start, months_before
 from retention.models import Alert, AlertRule, MetricSnapshot
 
 MANAGERS = "Managers"
-
-
-def _month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def _previous_months(month: date, count: int) -> list[tuple[date, date]]:
-    months, end = [], month - timedelta(days=1)
-    for _ in range(count):
-        start = end.replace(day=1)
-        months.insert(0, (start, end))
-        end = start - timedelta(days=1)
-    return months
 
 
 def _figures(start: date, end: date) -> dict:
@@ -52,10 +41,10 @@ def _figures(start: date, end: date) -> dict:
 
 def evaluate(rule: AlertRule, night: date) -> tuple[Decimal, Decimal, Decimal] | None:
     """(value, trailing average, relative change %) when the rule fires on `night`, else None."""
-    month = _month_start(night)
+    month = month_start(night)
     value = _figures(month, night)[rule.metric]
     history = [_figures(start, end)[rule.metric] for start, end in
-               _previous_months(month, rule.trailing_months)]
+               months_before(month, rule.trailing_months)]
     history = [Decimal(str(v)) for v in history if v is not None]
     if value is None or not history:
         return None
@@ -71,7 +60,7 @@ def evaluate(rule: AlertRule, night: date) -> tuple[Decimal, Decimal, Decimal] |
     }[rule.direction]
     if not fires:
         return None
-    return value, metrics.money(average), metrics.money(change)
+    return value, money(average), money(change)
 
 
 def check(night: date) -> list[Alert]:
@@ -85,7 +74,7 @@ def check(night: date) -> list[Alert]:
         try:
             with transaction.atomic():
                 raised.append(Alert.objects.create(
-                    rule=rule, month=_month_start(night), value=value, trailing_average=average,
+                    rule=rule, month=month_start(night), value=value, trailing_average=average,
                     change_percent=change, raised_at=timezone.now(),
                 ))
         except IntegrityError:

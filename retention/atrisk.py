@@ -53,7 +53,7 @@ from django.db.models.functions import Cast, Coalesce, Round, TruncDate
 from scipy import stats
 
 from retention import predictions, reports
-from retention.metrics import midnight
+from retention.periods import is_month_end, midnight
 from retention.models import (
     AtRisk,
     CustomerPrediction,
@@ -185,7 +185,7 @@ def prune(*, keep_days: int, today: date) -> int:
     old = (AtRisk.objects.filter(as_of__lt=cutoff).exclude(
         as_of__in=[d for d in AtRisk.objects.filter(as_of__lt=cutoff).order_by()
                    .values_list("as_of", flat=True).distinct()
-                   if (d + timedelta(days=1)).day == 1]))
+                   if is_month_end(d)]))
     return old.delete()[0]
 
 

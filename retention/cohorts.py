@@ -23,7 +23,9 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from retention import reports
-from retention.metrics import InvalidPeriod, midnight, money, rate
+from retention.metrics import InvalidPeriod
+from retention.money import money, rate
+from retention.periods import add_months, midnight, month_start, months_between
 from retention.models import Customer, Order
 
 
@@ -34,7 +36,7 @@ def table(start: date, end: date) -> dict:
     if start.year < 1900 or end.year > 2999:
         raise InvalidPeriod("dates must lie between 1900 and 2999")
     zone = ZoneInfo(settings.TIME_ZONE)
-    first_month = start.replace(day=1)
+    first_month = month_start(start)
     since_at = midnight(first_month, zone)
     end_at = midnight(end + timedelta(days=1), zone)  # orders after the as-of date count nowhere
 
@@ -63,10 +65,10 @@ def table(start: date, end: date) -> dict:
 
     cohorts = []
     last = (end.year, end.month)
-    for cohort in _months(first_month, end):
+    for cohort in months_between(first_month, end):
         size = size_of.get(cohort, 0)
         retention, revenue = [], []
-        for month in _months(date(*cohort, 1), date(*last, 1)):
+        for month in months_between(date(*cohort, 1), date(*last, 1)):
             cell = cell_of.get((cohort, month))
             retention.append(rate(cell["customers"] if cell else 0, size))
             revenue.append(money(cell["revenue"] if cell else 0))
@@ -80,8 +82,7 @@ DEFAULT_MONTHS = 12
 
 def default_range(as_of: date) -> tuple[date, date]:
     """The managers' page's range: the 12 months up to `as_of`, which is the as-of date."""
-    index = as_of.year * 12 + as_of.month - 1 - (DEFAULT_MONTHS - 1)
-    return date(index // 12, index % 12 + 1, 1), as_of
+    return add_months(month_start(as_of), -(DEFAULT_MONTHS - 1)), as_of
 
 
 def stored_table(start: date, end: date, *, refresh: bool = False) -> dict:
@@ -94,12 +95,3 @@ def _month(value: datetime | date, zone: ZoneInfo) -> tuple[int, int]:
     if isinstance(value, datetime):
         value = timezone.localtime(value, zone) if timezone.is_aware(value) else value
     return value.year, value.month
-
-
-def _months(first: date, last: date) -> list[tuple[int, int]]:
-    """The calendar months from `first`'s to `last`'s, both included."""
-    months, year, month = [], first.year, first.month
-    while (year, month) <= (last.year, last.month):
-        months.append((year, month))
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months

@@ -25,11 +25,10 @@ course purchases, so that `fit_clv` on demo data sees the process above.
 
 from __future__ import annotations
 
-import calendar
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import numpy as np
 from django.conf import settings
@@ -39,6 +38,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from retention import catalogue, ingest, segments, targets
+from retention.money import round_half_up
+from retention.periods import add_months, month_ends_before, quarter_start
 from retention.models import (
     Bundle,
     Course,
@@ -68,7 +69,6 @@ A, B = 0.8, 2.5
 ORGANISATION_RATE_FACTOR, ORGANISATION_DROPOUT_FACTOR = 2.5, 0.7
 ACQUISITION_GROWTH = 0.8  # new customers a day grow by e^0.8 = 2.2x over the two years
 BATCH = 1000
-CENT = Decimal("0.01")
 
 # category: (code prefix, [(level, title), ...]); levels ascend, and so do launch dates.
 CATALOGUE = {
@@ -218,31 +218,12 @@ delete_domain_data.alters_data = True
 
 def list_price(amount: Decimal) -> Decimal:
     """Round to a shop price ending in 9 (1 499.00), half up: the one rounding of list prices."""
-    return (amount / 10).quantize(Decimal(1), ROUND_HALF_UP) * 10 - 1
+    return round_half_up(amount / 10, 0) * 10 - 1
 
 
 def discounted(amount: Decimal, percent: int) -> Decimal:
     """Return `amount` less `percent`, rounded half up to the cent: the one rounding of coupons."""
-    return (amount * (100 - percent) / 100).quantize(CENT, ROUND_HALF_UP)
-
-
-def add_months(day: date, months: int) -> date:
-    month0 = day.month - 1 + months
-    year, month = day.year + month0 // 12, month0 % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def month_ends_before(day: date, count: int) -> list[date]:
-    """The last days of the `count` months before `day`'s month, oldest first."""
-    ends, end = [], day.replace(day=1) - timedelta(days=1)
-    for _ in range(count):
-        ends.insert(0, end)
-        end = end.replace(day=1) - timedelta(days=1)
-    return ends
-
-
-def quarter_start(day: date) -> date:
-    return date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+    return round_half_up(amount * (100 - percent) / 100)
 
 
 @dataclass

@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from retention import metrics
-from retention.metrics import ACTIVE_END, ACTIVE_START, BOUGHT, Bounds, Period
+from retention.metrics import ACTIVE_END, ACTIVE_START, BOUGHT, Bounds
+from retention.periods import Period
 from retention.models import Customer, CustomerSegment
 
 

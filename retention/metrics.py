@@ -7,7 +7,7 @@ grouped by customer gives the activity counts (S, E, N, R, …), the purchase
 counts and the revenue; it is run for the period, for the previous period
 (existing-customer revenue growth) and for the 365 days behind `clv_simple`.
 
-Rounding happens in one place, `_round`: half away from zero (Decimal's
+Rounding happens in one place, `retention.money`: half away from zero (Decimal's
 ROUND_HALF_UP), from exact values, once. A ratio over nothing is None
 (JSON null), a count or a sum over nothing is 0.
 
@@ -18,14 +18,13 @@ beside the code that makes them.
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -46,6 +45,8 @@ from django.db.models import (
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
+from retention.money import growth, money, rate, ratio, round_half_up
+from retention.periods import Period, midnight
 from retention.models import (
     Bundle,
     ClvFit,
@@ -172,38 +173,6 @@ class Subset:
         return queryset
 
 
-@dataclass(frozen=True)
-class Period:
-    start: date
-    end: date
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    def previous(self) -> Period:
-        """The previous calendar month, quarter or year when the period is exactly one;
-        otherwise the same number of days ending the day before `start`."""
-        start, end = self.start, self.end
-        if start.day == 1 and end == _month_end(end):
-            months = (end.year - start.year) * 12 + end.month - start.month + 1
-            is_quarter = months == 3 and start.month % 3 == 1
-            is_year = months == 12 and start.month == 1
-            if months == 1 or is_quarter or is_year:
-                first = _add_months(start, -months)
-                return Period(first, start - timedelta(days=1))
-        return Period(start - timedelta(days=self.days), start - timedelta(days=1))
-
-
-def _month_end(day: date) -> date:
-    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
-
-
-def _add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
 @dataclass
 class Options:
     window_days: int = field(default_factory=lambda: settings.RETENTION_ACTIVITY_WINDOW_DAYS)
@@ -280,13 +249,13 @@ def compute(start: date, end: date, *, window_days: int | None = None,
         "repeat_purchase_rate": rate(now["repeat_buyers"], now["buyers"]),
         "repeat_customer_share": rate(now["repeat_to_end"], now["customers_to_end"]),
         "returning_customer_rate": rate(now["returning_buyers"], now["buyers"]),
-        "purchase_frequency": _ratio(now["orders"], now["buyers"]),
-        "average_order_value": _ratio(now["revenue"], now["orders"]),
+        "purchase_frequency": ratio(now["orders"], now["buyers"]),
+        "average_order_value": ratio(now["revenue"], now["orders"]),
         "existing_customer_revenue": money(now["existing_revenue"]),
-        "existing_customer_revenue_growth_rate": _growth(
+        "existing_customer_revenue_growth_rate": growth(
             now["existing_revenue"], now["existing_revenue_previous"]
         ),
-        "historical_clv": _ratio(now["revenue_to_end"], now["customers_to_end"]),
+        "historical_clv": ratio(now["revenue_to_end"], now["customers_to_end"]),
         "clv_simple": _clv_simple(now),
         "predicted_clv_12m": predicted,
         "new_offering_engagement_rate": rate(engaged, S),
@@ -329,11 +298,6 @@ def with_segment_date(subset: Subset, start: date) -> Subset:
 
 
 # Counting ---------------------------------------------------------------------------------------
-
-
-def midnight(day: date, zone: ZoneInfo) -> datetime:
-    """The first moment of `day` in the business zone (an order dated `day` is at or after it)."""
-    return datetime.combine(day, time.min, tzinfo=zone)
 
 
 @dataclass(frozen=True)
@@ -669,7 +633,7 @@ def _predicted_clv(end: date, bounds: Bounds, customers) -> tuple[Decimal | None
     mean = CustomerPrediction.objects.filter(
         as_of=day, customer__in=active_end.values("customer")).aggregate(
         mean=Avg("predicted_value_12m"))["mean"]
-    return (None if mean is None else _round(Decimal(str(mean)))), source
+    return (None if mean is None else round_half_up(Decimal(str(mean)))), source
 
 
 def _clv_simple(counts: dict) -> Decimal | None:
@@ -685,43 +649,7 @@ def _clv_simple(counts: dict) -> Decimal | None:
     lifetime = CLV_LIFETIME_CAP_YEARS if churned == 0 else min(
         CLV_LIFETIME_CAP_YEARS, Decimal(S) / Decimal(churned)
     )
-    return _round(Decimal(counts["year_revenue"]) / buyers * lifetime)
+    return round_half_up(Decimal(counts["year_revenue"]) / buyers * lifetime)
 
 
-# Rounding, in one place ---------------------------------------------------------------------
-
-
-def _round(value: Decimal, places: int = 2) -> Decimal:
-    """Half away from zero (ROUND_HALF_UP in Decimal), to `places` decimals."""
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def rate(part, whole) -> Decimal | None:
-    if not whole:
-        return None
-    return _round(Decimal(part) * 100 / Decimal(whole))
-
-
-def _ratio(part, whole) -> Decimal | None:
-    if not whole:
-        return None
-    return _round(Decimal(part) / Decimal(whole))
-
-
-def _growth(now, before) -> Decimal | None:
-    if not before:
-        return None
-    return _round((Decimal(now) - Decimal(before)) * 100 / Decimal(before))
-
-
-def money(value) -> Decimal:
-    return _round(Decimal(value))
-
-
-def as_json(figures: dict) -> dict:
-    """The figures with Decimals as JSON numbers (floats print back as the same 2 decimals)."""
-    return {key: float(value) if isinstance(value, Decimal) else value
-            for key, value in figures.items()}
-
-
-__all__ = ["KEYS", "InvalidPeriod", "Subset", "Period", "compute", "as_json", "midnight", "money", "rate"]
+__all__ = ["KEYS", "InvalidPeriod", "Subset", "compute"]

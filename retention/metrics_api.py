@@ -1,7 +1,5 @@
 """GET /api/v1/metrics/: the same object as `compute_metrics --json`."""
 
-import json
-
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -11,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from retention import cohorts, metrics, price_update, segments
-from retention.management.commands.cohort_retention import as_json as cohorts_json
+from retention.money import as_json
 
 
 class MetricsQuery(serializers.Serializer):
@@ -56,7 +54,7 @@ class MetricsView(APIView):
             )
         except metrics.InvalidPeriod as exc:
             raise ValidationError({"detail": str(exc)}) from None
-        return Response(metrics.as_json(figures))
+        return Response(as_json(figures))
 
 
 
@@ -85,7 +83,7 @@ class CohortsView(APIView):
             result = cohorts.table(query.validated_data["start"], query.validated_data["end"])
         except metrics.InvalidPeriod as exc:
             raise ValidationError({"detail": str(exc)}) from None
-        return Response(cohorts_json(result))
+        return Response(as_json(result))
 
 
 class SegmentsQuery(serializers.Serializer):
@@ -147,4 +145,4 @@ class PriceUpdateView(APIView):
                                           days=query.validated_data.get("days"))
         except price_update.NoPriceUpdate as exc:
             raise ValidationError({"date": str(exc)}) from None
-        return Response(json.loads(json.dumps(result, default=float)))
+        return Response(as_json(result))

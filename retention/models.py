@@ -6,7 +6,7 @@ Records that come from the sales platform carry its identifier in `external_id`
 record twice updates it rather than duplicating it.
 """
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -17,6 +17,7 @@ from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from retention.money import growth
 from retention.querysets import CustomerQuerySet, OrderQuerySet
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -205,10 +206,7 @@ class PriceChange(models.Model):
 
     @property
     def change_percent(self) -> Decimal | None:
-        if not self.old_price:
-            return None
-        change = (self.new_price - self.old_price) / self.old_price * 100
-        return change.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        return growth(self.new_price, self.old_price)
 
 
 class Order(models.Model):

@@ -47,6 +47,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from retention import (
+    periods,
     alerts,
     atrisk,
     changes,
@@ -73,10 +74,6 @@ from retention.models import (
 
 log = logging.getLogger(__name__)
 LATE_SEGMENTS_DAYS = 366  # late data redoes kept segment snapshots of the last year only
-
-
-def default_night() -> date:
-    return timezone.localdate() - timedelta(days=1)
 
 
 def run(night: date, *, full: bool = False) -> list[tuple[str, str, float]]:
@@ -145,7 +142,7 @@ def _at_risk(night: date) -> str:
 
 def _snapshots(night: date, made: list[MetricSnapshot]) -> str:
     """The night's day, month and quarter to date, for everyone and the subsets looked at."""
-    quarter_start = snapshots.quarter_start(night)
+    quarter_start = periods.quarter_start(night)
     looked_at = (MetricSnapshot.objects.filter(end__gte=quarter_start).exclude(subset="")
                  .order_by().values_list("subset", flat=True).distinct())
     subsets = [snapshots.subset_from_key(key) for key in ["", *looked_at]]
@@ -178,16 +175,16 @@ def _late_data(previous: NightlyRun | None, night: date, made: list[MetricSnapsh
 def _pages(night: date) -> str:
     """Store what the managers' pages show first (the figures to `night`)."""
     cache: dict = {}
-    periods = snapshots.page_periods(night)
-    snapshots.figures_many(periods, cache=cache)
-    year, quarter = night.year, (night.month - 1) // 3 + 1
+    shown = snapshots.page_periods(night)
+    snapshots.figures_many(shown, cache=cache)
+    year, quarter = periods.quarter_of(night)
     for target in Target.objects.filter(year=year, quarter=quarter):
         subset = snapshots.metrics.Subset(source=target.source, customer_type=target.customer_type,
                                           category=target.category)
         targets.evaluate(target, today=night,
                          figures=lambda s, e, subset=subset: snapshots.figures(
                              s, e, subset=subset, cache=cache))
-    done = [f"{len(periods)} periods"]
+    done = [f"{len(shown)} periods"]
     reports.acquisition_sources(refresh=True)
     cohorts.stored_table(*cohorts.default_range(night))
     done.append("cohorts")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
@@ -17,9 +17,9 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils.translation import gettext_lazy as _
 
 from retention.models import AtRisk, CustomerPrediction, FollowUp
+from retention.money import money, rate, ratio
 
 DECILES = 10
-CENT = Decimal("0.01")
 
 # The at-risk reasons: code, label, the filter that picks the rows showing it.
 REASONS: list[tuple[str, str, Q]] = [
@@ -37,11 +37,6 @@ SORTS = {
     "predicted_value": ("-predicted_value_12m", "customer_id"),
     "days_since_last": ("-days_since_last", "customer_id"),
 }
-
-
-def money(value) -> Decimal:
-    """A sum from the database (Decimal, or float on SQLite) as money, rounded half-up."""
-    return Decimal(str(value or 0)).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def reason_codes(row: AtRisk) -> list[str]:
@@ -74,8 +69,7 @@ def value_summary(as_of: date) -> dict:
     return {
         "customers": customers,
         "predicted_value": total,
-        "mean_value": (total / customers).quantize(CENT, rounding=ROUND_HALF_UP)
-        if customers else None,
+        "mean_value": ratio(total, customers),
         "expected_purchases": round(float(found["purchases"] or 0), 1),
         "value_at_risk": money(found["at_risk_value"]),
         "unlikely_active": found["unlikely"],
@@ -105,8 +99,7 @@ def distribution(as_of: date) -> list[dict]:
             "label": _("Top 10 %") if tenth == 1 else f"{(tenth - 1) * 10}–{tenth * 10} %",
             "customers": customers, "lowest": money(low), "highest": money(high),
             "value": total,
-            "share": (total / grand * 100).quantize(CENT, rounding=ROUND_HALF_UP)
-            if grand else None,
+            "share": rate(total, grand),
         })
     return out
 

@@ -44,7 +44,7 @@ from django.db.models import Sum
 from django.db.models.functions import TruncDate
 
 from retention import changes, clv
-from retention.metrics import midnight
+from retention.periods import is_month_end, last_month_end, midnight
 from retention.models import ClvFit, CustomerPrediction, Order
 
 NO_PURCHASE_DAYS = 90  # the at-risk score: no purchase in the next 90 days
@@ -369,7 +369,7 @@ def prune(*, keep_days: int, today: date) -> int:
     cutoff = today - timedelta(days=keep_days)
     old = sorted({day for day in ClvFit.objects.filter(
         purpose=ClvFit.Purpose.NIGHTLY, as_of__lt=cutoff).values_list("as_of", flat=True)
-        if (day + timedelta(days=1)).day != 1})
+        if not is_month_end(day)})
     for day in old:
         with transaction.atomic():
             CustomerPrediction.objects.filter(as_of=day).delete()
@@ -460,9 +460,7 @@ def stored_holdout(today: date) -> ClvFit | None:
     the last month-end on or before `today`, computed once (None when there is too little
     history to split)."""
     weeks = settings.RETENTION_CLV_HOLDOUT_WEEKS
-    end = date(today.year, today.month, 1) - timedelta(days=1)
-    if (today + timedelta(days=1)).day == 1:
-        end = today
+    end = last_month_end(today)
     split = end - timedelta(weeks=weeks)
     found = ClvFit.objects.filter(purpose=ClvFit.Purpose.HOLDOUT, as_of=split,
                                   holdout_weeks=weeks).first()

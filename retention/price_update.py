@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from retention import metrics, reports
+from retention.money import ratio
 from retention.models import PriceChange
 
 METRICS = ["retention_rate", "repeat_purchase_rate", "average_order_value", "revenue_per_buyer",
@@ -89,5 +90,5 @@ def _side_by_side(before, after, subset) -> dict:
 
 def _value(figures: dict, key: str) -> Decimal | None:
     if key == "revenue_per_buyer":  # not a spec key: revenue / buyers, rounded as money
-        return metrics.money(Decimal(figures["revenue"]) / figures["buyers"]) if figures["buyers"] else None
+        return ratio(figures["revenue"], figures["buyers"])
     return figures[key]

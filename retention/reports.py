@@ -10,17 +10,15 @@ default reports, so that a manager's first view only reads.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
 from retention import changes
 from retention.models import Customer, StoredReport
+from retention.money import as_json
 
 
 def cached(kind: str, key: str, *, depends_until: date, compute: Callable[[], dict],
@@ -28,8 +26,7 @@ def cached(kind: str, key: str, *, depends_until: date, compute: Callable[[], di
     """The stored report `kind`/`key` if current, else `compute()`, stored and returned.
 
     `refresh` computes it again whatever is stored (the nightly job). Decimals and
-    dates in the result are stored as JSON strings and numbers by DjangoJSONEncoder's
-    rules, so callers get back what a reader of the stored row gets.
+    dates in the result are stored as JSON numbers and strings (`retention.money.as_json`), so callers get back what a reader of the stored row gets.
     """
     if not refresh:
         row = StoredReport.objects.filter(kind=kind, key=key).first()
@@ -37,7 +34,7 @@ def cached(kind: str, key: str, *, depends_until: date, compute: Callable[[], di
                 row.depends_until, row.computed_at, cache=cache):
             return row.data
     began = timezone.now()
-    data = _as_json(compute())
+    data = as_json(compute())
     with transaction.atomic():
         StoredReport.objects.update_or_create(
             kind=kind, key=key,
@@ -63,15 +60,3 @@ def acquisition_sources(*, refresh: bool = False) -> list[str]:
         defaults={"depends_until": date.max, "data": {"sources": sources},
                   "computed_at": timezone.now()})
     return sources
-
-
-def _as_json(data):
-    """The value as JSON gives it back: Decimals become numbers, dates ISO strings."""
-    return json.loads(json.dumps(data, cls=_Encoder))
-
-
-class _Encoder(DjangoJSONEncoder):
-    def default(self, o):
-        if isinstance(o, Decimal):
-            return float(o)  # 2 decimals print back as the same 2 decimals
-        return super().default(o)

@@ -35,7 +35,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear, TruncDate
 
 from retention import reports
-from retention.metrics import midnight, money
+from retention.money import money
+from retention.periods import is_month_end, midnight
 from retention.models import CustomerSegment, Order, StoredReport
 
 LOOKBACK_DAYS = 365
@@ -241,7 +242,7 @@ def prune(*, keep_days: int, today: date) -> int:
     dates were deleted. A snapshot stores a row per customer, so daily ones add up."""
     cutoff = today - timedelta(days=keep_days)
     old = [day for day in snapshot_dates()
-           if day < cutoff and (day + timedelta(days=1)).day != 1]
+           if day < cutoff and not is_month_end(day)]
     for day in old:
         with transaction.atomic():
             CustomerSegment.objects.filter(snapshot_on=day).delete()

@@ -24,6 +24,8 @@ from django.utils import timezone
 
 from retention import changes, metrics
 from retention.models import MetricSnapshot
+from retention.money import as_json
+from retention.periods import Period, month_start, quarter_start
 
 
 def grain_of(start: date, end: date) -> str:
@@ -60,7 +62,7 @@ def save(start: date, end: date, *, grain: str | None = None, subset: metrics.Su
     """Compute the period's figures and store them, replacing the period's earlier row."""
     subset = subset or metrics.Subset()
     began = timezone.now()  # what the figures can have seen: writes before this moment
-    figures = metrics.as_json(metrics.compute(
+    figures = as_json(metrics.compute(
         start, end, window_days=window_days, new_offering_window_days=new_offering_window_days,
         subset=subset,
     ))
@@ -129,16 +131,12 @@ def figures_many(periods: list[tuple[date, date]], *, subset: metrics.Subset | N
 TREND_LENGTHS = {"quarters": 8, "months": 12}
 
 
-def quarter_start(day: date) -> date:
-    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-
-
 def trend_periods(as_of: date, grain: str) -> list[tuple[date, date]]:
     """The last 8 calendar quarters or 12 months, the one holding `as_of` running to it."""
-    starts = [quarter_start(as_of) if grain == "quarters" else as_of.replace(day=1)]
+    starts = [quarter_start(as_of) if grain == "quarters" else month_start(as_of)]
     for _ in range(TREND_LENGTHS[grain] - 1):
         before = starts[0] - timedelta(days=1)
-        starts.insert(0, quarter_start(before) if grain == "quarters" else before.replace(day=1))
+        starts.insert(0, quarter_start(before) if grain == "quarters" else month_start(before))
     ends = [next_start - timedelta(days=1) for next_start in starts[1:]] + [as_of]
     return list(zip(starts, ends, strict=True))
 
@@ -146,12 +144,12 @@ def trend_periods(as_of: date, grain: str) -> list[tuple[date, date]]:
 def page_periods(as_of: date) -> list[tuple[date, date]]:
     """The periods the overview shows without being asked: this and last quarter and month
     (to `as_of`), the previous period of each, and both trends."""
-    this_quarter, this_month = quarter_start(as_of), as_of.replace(day=1)
+    this_quarter, this_month = quarter_start(as_of), month_start(as_of)
     last_quarter_end = this_quarter - timedelta(days=1)
     last_month_end = this_month - timedelta(days=1)
     chosen = [(this_quarter, as_of), (quarter_start(last_quarter_end), last_quarter_end),
-              (this_month, as_of), (last_month_end.replace(day=1), last_month_end)]
-    previous = [metrics.Period(*period).previous() for period in chosen]
+              (this_month, as_of), (month_start(last_month_end), last_month_end)]
+    previous = [Period(*period).previous() for period in chosen]
     periods = [*chosen, *((p.start, p.end) for p in previous),
                *trend_periods(as_of, "quarters"), *trend_periods(as_of, "months")]
     return list(dict.fromkeys(periods))
@@ -159,10 +157,10 @@ def page_periods(as_of: date) -> list[tuple[date, date]]:
 
 def save_night(night: date, *, subset: metrics.Subset | None = None) -> list[MetricSnapshot]:
     """The day's, the month-to-date's and the quarter-to-date's figures for `night`."""
-    month_start = night.replace(day=1)
+    first = month_start(night)
     return [
         save(night, night, grain=MetricSnapshot.Grain.DAY, subset=subset),
-        save(month_start, night, grain=MetricSnapshot.Grain.MONTH, subset=subset),
+        save(first, night, grain=MetricSnapshot.Grain.MONTH, subset=subset),
         save(quarter_start(night), night, grain=MetricSnapshot.Grain.QUARTER, subset=subset),
     ]
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from retention import metrics
+from retention.money import growth, money
+from retention.periods import previous_quarter, quarter_bounds
 from retention.models import Target
 
 LOWER_IS_BETTER = frozenset({"churn_rate", "churned_customers", "mrr_churned", "mrr_churn_rate"})
@@ -43,16 +45,6 @@ class Evaluation:
     period: tuple[date, date] | None
     previous_period: tuple[date, date] | None
     final: bool  # the quarter is over
-
-
-def quarter_bounds(year: int, quarter: int) -> tuple[date, date]:
-    first = date(year, 3 * quarter - 2, 1)
-    next_first = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
-    return first, next_first - timedelta(days=1)
-
-
-def previous_quarter(year: int, quarter: int) -> tuple[int, int]:
-    return (year - 1, 4) if quarter == 1 else (year, quarter - 1)
 
 
 def higher_is_better(metric: str) -> bool:
@@ -111,10 +103,8 @@ def _compare(kind: str, figure, previous) -> Decimal | None:
         return None
     figure, previous = Decimal(figure), Decimal(previous)
     if kind == Target.Kind.POINTS:
-        return metrics.money(figure - previous)  # rounded half away from zero, 2 places
-    if previous == 0:
-        return None
-    return metrics.money((figure - previous) * 100 / previous)
+        return money(figure - previous)
+    return growth(figure, previous)
 
 
 def _status(target: Target, result: Decimal, *, final: bool) -> str:

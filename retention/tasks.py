@@ -4,14 +4,14 @@ from datetime import date
 
 from celery import shared_task
 
-from retention import nightly, outbox, summaries
+from retention import nightly, periods, outbox, summaries
 from retention.models import Customer
 
 
 @shared_task
 def run_nightly(on: str | None = None) -> list[tuple[str, str, float]]:
     """Run the nightly pipeline for the night after `on` (ISO date; default: yesterday)."""
-    return nightly.run(date.fromisoformat(on) if on else nightly.default_night())
+    return nightly.run(date.fromisoformat(on) if on else periods.last_complete_day())
 
 
 @shared_task

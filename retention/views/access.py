@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, StreamingHttpResponse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
 MANAGERS = "Managers"
@@ -28,15 +27,6 @@ def managers_only(view):
             raise PermissionDenied(_("The metrics pages are for managers."))
         return view(request, *args, **kwargs)
     return wrapper
-
-
-def as_of_day() -> date:
-    """The last complete day in the business zone (yesterday): the day figures run to.
-
-    The nightly job stores the figures up to that day, so the pages read them; today's
-    orders are still coming in.
-    """
-    return timezone.localdate() - timedelta(days=1)
 
 
 def day_asked(query, available: list[date], *, missing: str) -> tuple[date | None, list[str]]:

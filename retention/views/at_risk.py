@@ -27,7 +27,8 @@ from django.utils.translation import gettext_lazy, ngettext
 from retention import atrisk, followups, prediction_reports, predictions
 from retention.models import ClvFit, Customer, ReEngagementList
 from retention.prediction_reports import REASONS, SORTS, RiskFilter
-from retention.views.access import as_of_day, csv_download, day_asked, managers_only
+from retention.periods import last_complete_day
+from retention.views.access import csv_download, day_asked, managers_only
 
 PAGE_SIZE = 50
 SORT_LABELS = {"value_at_risk": gettext_lazy("Value at risk"),
@@ -149,7 +150,7 @@ def at_risk_page(request):
     errors += filter_errors
     context = {"errors": errors, "day": day, "chosen": chosen, "reasons": REASONS,
                "sorts": SORT_LABELS.items(), "types": Customer.Type.choices,
-               "backtests": atrisk.stored_backtests(as_of_day())}
+               "backtests": atrisk.stored_backtests(last_complete_day())}
     if day is None:
         context["errors"] = [_("No at-risk list yet: the nightly job makes one "
                                "(manage.py run_nightly).")]

@@ -7,21 +7,21 @@ The table is cohort_retention's (retention.cohorts), stored as a report and read
 
 from __future__ import annotations
 
-import calendar
 from datetime import date
 
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from retention import cohorts, metrics
-from retention.views.access import as_of_day, csv_download, managers_only
+from retention.periods import last_complete_day, month_end, month_start
+from retention.views.access import csv_download, managers_only
 
 
 def months_asked(query, as_of: date) -> tuple[date, date, list[str]]:
     """The range's first day and as-of day from `start` and `end` months (YYYY-MM)."""
     errors = []
     first, _end = cohorts.default_range(as_of)
-    last_month = as_of.replace(day=1)
+    last_month = month_start(as_of)
     try:
         if query.get("start"):
             first = date.fromisoformat(query["start"] + "-01")
@@ -29,8 +29,7 @@ def months_asked(query, as_of: date) -> tuple[date, date, list[str]]:
             last_month = date.fromisoformat(query["end"] + "-01")
     except ValueError:
         errors.append(_("Give the months as YYYY-MM."))
-    end = min(last_month.replace(day=calendar.monthrange(last_month.year, last_month.month)[1]),
-              as_of)
+    end = min(month_end(last_month), as_of)
     return first, end, errors
 
 
@@ -49,7 +48,7 @@ def shaded(values: list, top) -> list[dict]:
 
 @managers_only
 def cohort_page(request):
-    as_of = as_of_day()
+    as_of = last_complete_day()
     first, end, errors = months_asked(request.GET, as_of)
     context = {"errors": errors, "start": first.strftime("%Y-%m"), "end": end.strftime("%Y-%m"),
                "as_of": end, "query": request.GET.urlencode()}
@@ -74,7 +73,7 @@ def cohort_page(request):
 @managers_only
 def cohort_csv(request):
     """One table of the page: ?table=retention (default) or revenue."""
-    first, end, _errors = months_asked(request.GET, as_of_day())
+    first, end, _errors = months_asked(request.GET, last_complete_day())
     which = "revenue" if request.GET.get("table") == "revenue" else "retention"
     data = cohorts.stored_table(first, end)
     width = max((len(row[which]) for row in data["cohorts"]), default=0)

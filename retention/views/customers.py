@@ -18,7 +18,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from retention import drilldown, metrics, segments
-from retention.views.access import as_of_day, csv_download, managers_only
+from retention.periods import last_complete_day
+from retention.views.access import csv_download, managers_only
 from retention.views.overview import SUBSET_FIELDS, parse
 
 PAGE_SIZE = 50
@@ -58,7 +59,7 @@ def chosen(query) -> tuple[str, str, object]:
     name = query.get("set", "")
     if name not in drilldown.SETS:
         raise BadList(_("Unknown list %(name)s.") % {"name": name})
-    choice = parse(query, as_of_day())
+    choice = parse(query, last_complete_day())
     if choice.errors:
         raise BadList(choice.errors[0])
     try:

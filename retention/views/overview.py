@@ -5,7 +5,7 @@ and the quarter's targets, with trend charts. Figures are read from stored snaps
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from urllib.parse import urlencode
 
 from django.http import HttpResponse
@@ -14,7 +14,16 @@ from django.utils.translation import gettext as _
 
 from retention import drilldown, metrics, reports, segments, snapshots, targets
 from retention.models import Course, Target
-from retention.views.access import as_of_day, blank, csv_download, decimals, managers_only
+from retention.periods import (
+    ONE_DAY,
+    Period,
+    last_complete_day,
+    month_start,
+    quarter_label,
+    quarter_of,
+    quarter_start,
+)
+from retention.views.access import blank, csv_download, decimals, managers_only
 
 GROUPS = [  # how the cards are grouped on the page, in order
     (_("Retention and churn"), ["retention_rate", "churn_rate", "customers_start", "customers_end",
@@ -65,22 +74,22 @@ def parse(query, as_of: date) -> Choice:
     errors = []
     period = query.get("period", "this_quarter")
     if period == "last_quarter":
-        end = snapshots.quarter_start(as_of) - timedelta(days=1)
-        start = snapshots.quarter_start(end)
+        end = quarter_start(as_of) - ONE_DAY
+        start = quarter_start(end)
     elif period == "this_month":
-        start, end = as_of.replace(day=1), as_of
+        start, end = month_start(as_of), as_of
     elif period == "last_month":
-        end = as_of.replace(day=1) - timedelta(days=1)
-        start = end.replace(day=1)
+        end = month_start(as_of) - ONE_DAY
+        start = month_start(end)
     elif period == "custom":
         try:
             start = date.fromisoformat(query.get("start", ""))
             end = date.fromisoformat(query.get("end", ""))
         except ValueError:
             errors.append(_("Give the custom period's first and last days."))
-            period, start, end = "this_quarter", snapshots.quarter_start(as_of), as_of
+            period, start, end = "this_quarter", quarter_start(as_of), as_of
     else:
-        period, start, end = "this_quarter", snapshots.quarter_start(as_of), as_of
+        period, start, end = "this_quarter", quarter_start(as_of), as_of
     subset = metrics.Subset(**{name: query.get(name, "") for name in SUBSET_FIELDS})
     return Choice(period, start, end, subset, errors)
 
@@ -88,7 +97,7 @@ def parse(query, as_of: date) -> Choice:
 def figures_for(choice: Choice, cache: dict) -> tuple[dict, dict]:
     """(figures of the period, of the previous period), from snapshots; or InvalidPeriod."""
     metrics.options_for(choice.start, choice.end, subset=choice.subset)  # explain bad requests
-    previous = metrics.Period(choice.start, choice.end).previous()
+    previous = Period(choice.start, choice.end).previous()
     current, before = snapshots.figures_many(
         [(choice.start, choice.end), (previous.start, previous.end)], subset=choice.subset,
         cache=cache)
@@ -112,7 +121,7 @@ def rows(current: dict, previous: dict, statuses: dict, choice: Choice) -> list[
 
 def target_statuses(choice: Choice, as_of: date, cache: dict) -> dict:
     """The status of the quarter's targets (for the subset asked for), by metric."""
-    year, quarter = choice.start.year, (choice.start.month - 1) // 3 + 1
+    year, quarter = quarter_of(choice.start)
     found = Target.objects.filter(year=year, quarter=quarter, source=choice.subset.source,
                                   customer_type=choice.subset.customer_type,
                                   category=choice.subset.category)
@@ -133,7 +142,7 @@ def trend(subset: metrics.Subset, as_of: date, grain: str, cache: dict) -> dict:
     """The last 8 quarters or 12 months (the current one to `as_of`), from stored snapshots."""
     periods = snapshots.trend_periods(as_of, grain)
     stored = snapshots.figures_many(periods, subset=subset, cache=cache)
-    labels = [f"{start.year} Q{(start.month - 1) // 3 + 1}" if grain == "quarters"
+    labels = [quarter_label(start) if grain == "quarters"
               else start.strftime("%Y-%m") for start, _end in periods]
     return {"labels": labels, "grain": grain,
             "series": {key: [figures[key] for figures in stored] for key in TREND_KEYS}}
@@ -151,7 +160,7 @@ def picker_context(choice: Choice) -> dict:
 
 @managers_only
 def overview(request):
-    as_of = as_of_day()
+    as_of = last_complete_day()
     choice = parse(request.GET, as_of)
     grain = request.GET.get("trend") if request.GET.get("trend") in TRENDS else "quarters"
     context = picker_context(choice)
@@ -177,7 +186,7 @@ def overview(request):
 
 @managers_only
 def overview_csv(request):
-    choice = parse(request.GET, as_of_day())
+    choice = parse(request.GET, last_complete_day())
     try:
         current, previous = figures_for(choice, {})
     except metrics.InvalidPeriod as exc:
@@ -198,7 +207,7 @@ def overview_csv(request):
 @managers_only
 def trend_csv(request):
     """The trend table of the page (8 quarters or 12 months) as CSV."""
-    as_of = as_of_day()
+    as_of = last_complete_day()
     choice = parse(request.GET, as_of)
     grain = request.GET.get("trend") if request.GET.get("trend") in TRENDS else "quarters"
     data = trend(choice.subset, as_of, grain, {})

@@ -12,7 +12,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from retention import price_update
-from retention.views.access import as_of_day, csv_download, managers_only
+from retention.periods import last_complete_day
+from retention.views.access import csv_download, managers_only
 
 GROUPS = [("all", _("All customers")), ("buyers_of_repriced", _("Buyers of repriced offerings"))]
 LABELS = {"retention_rate": _("Retention rate (%)"),
@@ -45,7 +46,7 @@ def price_update_page(request):
     context = {"errors": errors, "dates": price_update.update_dates()[:24],
                "query": request.GET.urlencode()}
     try:
-        data = price_update.stored_comparison(on, days, as_of=as_of_day())
+        data = price_update.stored_comparison(on, days, as_of=last_complete_day())
     except price_update.NoPriceUpdate as exc:
         context["errors"].append(str(exc))
         return render(request, "retention/price_update.html", context,
@@ -62,7 +63,7 @@ def price_update_page(request):
 def price_update_csv(request):
     on, days, _errors = _asked(request.GET)
     try:
-        data = price_update.stored_comparison(on, days, as_of=as_of_day())
+        data = price_update.stored_comparison(on, days, as_of=last_complete_day())
     except price_update.NoPriceUpdate:
         return csv_download("price-update.csv", ["customers", "metric", "before", "after",
                                                  "change"], [])

@@ -10,12 +10,13 @@ from django.utils.translation import gettext as _
 
 from retention import metrics, targets
 from retention.models import Target
-from retention.views.access import as_of_day, blank, csv_download, managers_only
+from retention.periods import last_complete_day, quarter_bounds, quarter_of
+from retention.views.access import blank, csv_download, managers_only
 from retention.views.overview import stored_figures
 
 
 def _quarter_asked(query, as_of: date) -> tuple[int, int, list[str]]:
-    current = (as_of.year, (as_of.month - 1) // 3 + 1)
+    current = quarter_of(as_of)
     try:
         year, quarter = int(query.get("year", current[0])), int(query.get("quarter", current[1]))
     except ValueError:
@@ -40,9 +41,9 @@ def scorecard_rows(year: int, quarter: int, as_of: date) -> list[dict]:
 
 @managers_only
 def scorecard(request):
-    as_of = as_of_day()
+    as_of = last_complete_day()
     year, quarter, errors = _quarter_asked(request.GET, as_of)
-    first, last = targets.quarter_bounds(year, quarter)
+    first, last = quarter_bounds(year, quarter)
     context = {"year": year, "quarter": quarter, "first": first, "last": last, "errors": errors,
                "rows": scorecard_rows(year, quarter, as_of), "today": as_of,
                "query": request.GET.urlencode()}
@@ -51,7 +52,7 @@ def scorecard(request):
 
 @managers_only
 def scorecard_csv(request):
-    as_of = as_of_day()
+    as_of = last_complete_day()
     year, quarter, _errors = _quarter_asked(request.GET, as_of)
 
     def lines():

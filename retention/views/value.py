@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 
 from retention import prediction_reports, predictions
 from retention.models import ClvFit
-from retention.views.access import as_of_day, csv_download, day_asked, managers_only
+from retention.periods import last_complete_day
+from retention.views.access import csv_download, day_asked, managers_only
 
 # Beyond this, the Gamma-Gamma assumption (spend independent of frequency) is doubtful.
 CORRELATION_WARNING = 0.3
@@ -63,7 +64,7 @@ def value_page(request):
     fit = ClvFit.objects.filter(purpose=ClvFit.Purpose.NIGHTLY, as_of=day).order_by(
         "-created_at").first()
     tenths = prediction_reports.distribution(day)
-    holdout = predictions.stored_holdout(as_of_day())
+    holdout = predictions.stored_holdout(last_complete_day())
     return render(request, "retention/value.html", {
         "errors": errors, "day": day, "available": available[:60],
         "fit": health(fit) if fit else predictions.describe(None),

@@ -26,7 +26,7 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from retention import metrics, summaries
-from retention.metrics import Period
+from retention.periods import Period
 from tests.factories import (
     CourseFactory,
     CustomerFactory,

@@ -6,6 +6,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from retention import cohorts, metrics
+from retention.money import as_json
 
 
 class Command(BaseCommand):
@@ -36,15 +37,3 @@ class Command(BaseCommand):
         for row in result["cohorts"]:
             cells = " ".join("    —" if value is None else f"{value:5.1f}" for value in row["retention"])
             self.stdout.write(f"  {row['cohort']}  {row['size']:>6}  {cells}")
-
-
-def as_json(result: dict) -> dict:
-    """Decimals as JSON numbers."""
-    return {
-        "as_of": result["as_of"],
-        "cohorts": [
-            {**row, "retention": [None if v is None else float(v) for v in row["retention"]],
-             "revenue": [float(v) for v in row["revenue"]]}
-            for row in result["cohorts"]
-        ],
-    }

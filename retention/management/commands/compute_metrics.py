@@ -6,6 +6,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from retention import metrics, snapshots
+from retention.money import as_json
 
 
 class Command(BaseCommand):
@@ -44,7 +45,7 @@ class Command(BaseCommand):
                 figures = snapshot.figures
                 self.stderr.write(f"Saved as {snapshot.grain} snapshot {snapshot.pk}.")
             else:
-                figures = metrics.as_json(metrics.compute(start, end, subset=subset, **windows))
+                figures = as_json(metrics.compute(start, end, subset=subset, **windows))
         except metrics.InvalidPeriod as exc:
             raise CommandError(f"{exc}.") from None
         if options["json"]:

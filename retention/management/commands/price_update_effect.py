@@ -1,12 +1,11 @@
 """price_update_effect [--date YYYY-MM-DD] [--days N] [--json]: before and after a price update."""
 
-import json
 from datetime import date
-from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 
 from retention import price_update
+from retention.money import dumps
 
 
 class Command(BaseCommand):
@@ -32,7 +31,7 @@ class Command(BaseCommand):
         except price_update.NoPriceUpdate as exc:
             raise CommandError(f"{exc}.") from None
         if options["json"]:
-            self.stdout.write(json.dumps(result, indent=2, default=_number))
+            self.stdout.write(dumps(result, indent=2))
             return
         self.stdout.write(f"Price update of {result['date']}: {len(result['changes'])} prices changed; "
                           f"{result['before']['start']}..{result['before']['end']} against "
@@ -42,12 +41,6 @@ class Command(BaseCommand):
             for key, row in result[group].items():
                 self.stdout.write(f"    {key:<30} {_show(row['before']):>12} → {_show(row['after']):>12}"
                                   f"  ({_show(row['change'], signed=True)})")
-
-
-def _number(value):
-    if isinstance(value, Decimal):
-        return float(value)
-    raise TypeError(type(value))
 
 
 def _show(value, signed=False) -> str:

@@ -4,7 +4,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retention import nightly
+from retention import nightly, periods
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            night = date.fromisoformat(options["date"]) if options["date"] else nightly.default_night()
+            night = date.fromisoformat(options["date"]) if options["date"] else periods.last_complete_day()
         except ValueError:
             raise CommandError(f"--date {options['date']!r} is not a date (use YYYY-MM-DD).") from None
         for name, outcome, seconds in nightly.run(night, full=options["full"]):
