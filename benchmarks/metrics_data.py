@@ -177,7 +177,7 @@ def main() -> None:
     setup_django(options.database_url)
     from django.db import connection
 
-    from retention import summaries
+    from retention.sales import summaries
 
     params = {"as_of": AS_OF, "customers": options.customers, "categories": CATEGORIES}
     for name, sql in STEPS:

@@ -94,7 +94,8 @@ def main() -> None:
 
     from retention import outbox, tasks
     from retention.celery import app
-    from retention.models import Customer, OutboxMessage, Topic
+    from retention.sales.models import Customer
+    from retention.models import OutboxMessage, Topic
 
     count = options.messages
     with connection.cursor() as cursor:

@@ -17,7 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from retention import links, outbox
-from retention.models import Customer, Enrolment, LinkRequest
+from retention.sales.models import Customer, Enrolment
+from retention.models import LinkRequest
 
 
 @dataclass(frozen=True)

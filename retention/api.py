@@ -2,7 +2,7 @@
 
 Every write the platform makes can be retried: POST on a list creates the record
 its natural key names, or updates it (201 or 200), and PUT on a record's URL
-does the same with the URL's key. Orders go through `retention.ingest`, the
+does the same with the URL's key. Orders go through `retention.sales.ingest`, the
 validation and merge of the CSV import, so an order sent by the API and the
 same order in a file are checked and stored alike.
 
@@ -32,8 +32,9 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from retention import filters, ingest
-from retention.models import (
+from retention import filters
+from retention.sales import ingest, merge, validation
+from retention.sales.models import (
     Bundle,
     Course,
     Customer,
@@ -268,7 +269,7 @@ class PriceChangeViewSet(mixins.ListModelMixin, PlatformViewSet):
 class OrdersImported:
     """What an import of API orders did, in the shape of the bulk response."""
 
-    result: ingest.MergeResult
+    result: merge.MergeResult
     results: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
 
@@ -283,10 +284,10 @@ class OrdersImported:
         }
 
 
-Rows = list[tuple[int, dict[str, str] | ingest.RowError]]
+Rows = list[tuple[int, dict[str, str] | validation.RowError]]
 
 
-def order_rows(objects: list) -> tuple[Rows, list[ingest.RowError]]:
+def order_rows(objects: list) -> tuple[Rows, list[validation.RowError]]:
     """Turn API order objects into (position, CSV row) pairs for `ingest.import_rows`.
 
     An object that is not shaped like a row (not an object, or a value that is
@@ -301,7 +302,7 @@ def order_rows(objects: list) -> tuple[Rows, list[ingest.RowError]]:
             rows.append((index, order_input.row()))
             continue
         errors = [
-            ingest.RowError(index, None if name == NON_FIELD else name, str(message))
+            validation.RowError(index, None if name == NON_FIELD else name, str(message))
             for name, messages in order_input.errors.items()
             for message in messages
         ]
@@ -312,7 +313,7 @@ def order_rows(objects: list) -> tuple[Rows, list[ingest.RowError]]:
 
 def import_orders(rows, *, skip_invalid: bool, more_errors=()) -> OrdersImported:
     """Validate and merge order rows as `import_orders` does; a row's position is its "line"."""
-    row_errors: list[ingest.RowError] = []
+    row_errors: list[validation.RowError] = []
     result = ingest.import_rows(
         rows, skip_invalid=skip_invalid, on_error=row_errors.append, outcomes=True
     )

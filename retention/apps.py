@@ -8,7 +8,9 @@ class RetentionConfig(AppConfig):
     verbose_name = "Customers and orders"
 
     def ready(self):
-        from retention import changes, webhooks  # noqa: F401  (connect their signal receivers)
+        # Connect their signal receivers.
+        from retention import webhooks  # noqa: F401
+        from retention.sales import changes  # noqa: F401
 
         checks.register(secret_key_is_set, checks.Tags.security, deploy=True)
 

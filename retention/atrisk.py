@@ -54,14 +54,8 @@ from scipy import stats
 
 from retention import predictions, reports
 from retention.periods import is_month_end, midnight
-from retention.models import (
-    AtRisk,
-    CustomerPrediction,
-    Enrolment,
-    Membership,
-    Order,
-    SupportTicket,
-)
+from retention.models import AtRisk, CustomerPrediction
+from retention.sales.models import Enrolment, Membership, Order, SupportTicket
 
 BACKTEST_REPORT = "atrisk-backtest"
 BACKTEST_DAYS = 90

@@ -26,7 +26,7 @@ from retention import reports
 from retention.metrics import InvalidPeriod
 from retention.money import money, rate
 from retention.periods import add_months, midnight, month_start, months_between
-from retention.models import Customer, Order
+from retention.sales.models import Customer, Order
 
 
 def table(start: date, end: date) -> dict:
@@ -40,7 +40,7 @@ def table(start: date, end: date) -> dict:
     since_at = midnight(first_month, zone)
     end_at = midnight(end + timedelta(days=1), zone)  # orders after the as-of date count nowhere
 
-    # A customer's first paid order is the cached `first_order_at` (retention.summaries,
+    # A customer's first paid order is the cached `first_order_at` (retention.sales.summaries,
     # kept in step by every write path and checked nightly); orders after the as-of date
     # cannot come before it, so a first order after `end` puts the customer in no cohort.
     cohort_customers = Customer.objects.filter(first_order_at__gte=since_at, first_order_at__lt=end_at)

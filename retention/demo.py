@@ -37,23 +37,22 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from retention import catalogue, ingest, segments, targets
+from retention.sales import catalogue, ingest
+from retention import segments, targets
 from retention.money import round_half_up
 from retention.periods import add_months, month_ends_before, quarter_start
-from retention.models import (
+from retention.sales.models import (
     Bundle,
     Course,
     Customer,
-    CustomerSegment,
     Enrolment,
     Membership,
-    MetricSnapshot,
     Order,
     OrderLine,
     PriceChange,
-    StoredReport,
     SupportTicket,
 )
+from retention.models import CustomerSegment, MetricSnapshot, StoredReport
 
 HISTORY_DAYS = 730  # two years of orders, ending at the as-of date
 # About four months: more than a quarter and two weeks, so that the courses launched in

@@ -18,7 +18,8 @@ from django.db.models import Q, QuerySet
 from retention import metrics
 from retention.metrics import ACTIVE_END, ACTIVE_START, BOUGHT, Bounds
 from retention.periods import Period
-from retention.models import Customer, CustomerSegment
+from retention.sales.models import Customer
+from retention.models import CustomerSegment
 
 
 class UnknownSet(LookupError):

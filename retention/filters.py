@@ -19,8 +19,8 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from retention import ingest
-from retention.models import (
+from retention.sales import validation
+from retention.sales.models import (
     Bundle,
     Course,
     Customer,
@@ -44,12 +44,12 @@ class MomentField(forms.CharField):
             moment = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
         except ValueError:
             moment = None
-        if moment is None or not ingest.MIN_YEAR <= moment.year <= ingest.MAX_YEAR:
+        if moment is None or not validation.MIN_YEAR <= moment.year <= validation.MAX_YEAR:
             raise forms.ValidationError(
                 _("Enter a date (YYYY-MM-DD) or an ISO 8601 date-time, years %(min)s to %(max)s "
                   "(URL-encode the + of an offset)."),
                 code="invalid",
-                params={"min": ingest.MIN_YEAR, "max": ingest.MAX_YEAR},
+                params={"min": validation.MIN_YEAR, "max": validation.MAX_YEAR},
             )
         return moment
 

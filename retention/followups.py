@@ -21,7 +21,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from retention.models import AtRisk, Customer, FollowUp, ReEngagementList, ReEngagementMember
+from retention.models import AtRisk, FollowUp, ReEngagementList, ReEngagementMember
+from retention.sales.models import Customer
 
 REASON_LENGTH = 500  # FollowUp.reason and ReEngagementMember.reasons
 

@@ -23,7 +23,7 @@ from django.core import signing
 from django.db.models import F
 from django.urls import reverse
 
-from retention.models import Customer
+from retention.sales.models import Customer
 
 PURPOSES = ("account", "preferences", "unsubscribe", "survey", "click")
 PATHS = {"account": "account", "preferences": "account-preferences",

@@ -47,18 +47,8 @@ from django.db.models.functions import Coalesce
 
 from retention.money import growth, money, rate, ratio, round_half_up
 from retention.periods import Period, midnight
-from retention.models import (
-    Bundle,
-    ClvFit,
-    Course,
-    Customer,
-    CustomerPrediction,
-    CustomerSegment,
-    Enrolment,
-    Membership,
-    Order,
-    OrderLine,
-)
+from retention.sales.models import Bundle, Course, Customer, Enrolment, Membership, Order, OrderLine
+from retention.models import ClvFit, CustomerPrediction, CustomerSegment
 
 KEYS = (
     "customers_start", "customers_end", "new_customers", "retained_customers",

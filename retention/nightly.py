@@ -18,7 +18,7 @@ data that changed since the previous run, not all history:
    RETENTION_SEGMENT_KEEP_DAYS days and month-end ones for good;
 4. snapshots: the day's, the month-to-date's and the quarter-to-date's metrics,
    for all customers and for every subset a manager has looked at this quarter;
-5. late data: from the change log (retention.changes), the earliest day that
+5. late data: from the change log (retention.sales.changes), the earliest day that
    writes since the previous run touched; stored day, month and quarter
    snapshots ending on or after it are recomputed, custom periods and stored
    reports ending on or after it are dropped (the pages compute them again when
@@ -50,7 +50,6 @@ from retention import (
     periods,
     alerts,
     atrisk,
-    changes,
     cohorts,
     outbox,
     predictions,
@@ -58,19 +57,11 @@ from retention import (
     reports,
     segments,
     snapshots,
-    summaries,
     targets,
 )
-from retention.models import (
-    ClvFit,
-    Customer,
-    DataChange,
-    MetricSnapshot,
-    NightlyRun,
-    Order,
-    StoredReport,
-    Target,
-)
+from retention.sales import changes, summaries
+from retention.models import ClvFit, MetricSnapshot, NightlyRun, StoredReport, Target
+from retention.sales.models import Customer, DataChange, Order
 
 log = logging.getLogger(__name__)
 LATE_SEGMENTS_DAYS = 366  # late data redoes kept segment snapshots of the last year only

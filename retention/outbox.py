@@ -48,13 +48,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from retention import consent, contact, links
-from retention.models import (
-    ContactPreferences,
-    Customer,
-    EmailClick,
-    OutboxMessage,
-    Suppression,
-)
+from retention.models import ContactPreferences, EmailClick, OutboxMessage, Suppression
+from retention.sales.models import Customer
 
 log = logging.getLogger(__name__)
 Status, Kind = OutboxMessage.Status, OutboxMessage.Kind

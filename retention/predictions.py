@@ -43,9 +43,11 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
 
-from retention import changes, clv
+from retention.sales import changes
+from retention import clv
 from retention.periods import is_month_end, last_month_end, midnight
-from retention.models import ClvFit, CustomerPrediction, Order
+from retention.models import ClvFit, CustomerPrediction
+from retention.sales.models import Order
 
 NO_PURCHASE_DAYS = 90  # the at-risk score: no purchase in the next 90 days
 HOLDOUT_GROUPS = 7  # the holdout table: 0, 1, …, 6 and "7 or more" calibration purchases
@@ -301,7 +303,7 @@ def fit(as_of: date, *, purpose: str = ClvFit.Purpose.MANUAL, store: bool = Fals
     """Fit on the orders dated ≤ `as_of`; with `store`, replace that day's predictions.
 
     Stored predictions move `predicted_clv_12m` of every period ending on or after
-    `as_of`, so storing notes the day in the change log (retention.changes) and stored
+    `as_of`, so storing notes the day in the change log (retention.sales.changes) and stored
     figures of those periods are computed again. The nightly run, which computes its
     snapshots after its predictions, passes `log_change=False`.
     """

@@ -36,7 +36,8 @@ from rest_framework.response import Response
 
 from retention import atrisk, predictions
 from retention.api import FIELD_ERRORS, path_key
-from retention.models import AtRisk, ClvFit, Customer, CustomerPrediction
+from retention.models import AtRisk, ClvFit, CustomerPrediction
+from retention.sales.models import Customer
 from retention.prediction_reports import REASON_FILTERS, REASONS, reason_codes
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from retention import metrics, reports
 from retention.money import ratio
-from retention.models import PriceChange
+from retention.sales.models import PriceChange
 
 METRICS = ["retention_rate", "repeat_purchase_rate", "average_order_value", "revenue_per_buyer",
            "new_offering_engagement_rate", "nps", "csat"]

@@ -4,7 +4,7 @@ A report (a cohort table, the segment sizes of a date, the moves between two dat
 price update's effect) is computed by its own module; `cached` stores the result as a
 StoredReport under its kind and parameters and returns the stored copy while it is
 current, that is while nothing dated on or before `depends_until` has been written
-since it was computed (retention.changes). The nightly job computes the pages'
+since it was computed (retention.sales.changes). The nightly job computes the pages'
 default reports, so that a manager's first view only reads.
 """
 
@@ -16,8 +16,9 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
-from retention import changes
-from retention.models import Customer, StoredReport
+from retention.sales import changes
+from retention.sales.models import Customer
+from retention.models import StoredReport
 from retention.money import as_json
 
 

@@ -37,7 +37,8 @@ from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear, Trun
 from retention import reports
 from retention.money import money
 from retention.periods import is_month_end, midnight
-from retention.models import CustomerSegment, Order, StoredReport
+from retention.models import CustomerSegment, StoredReport
+from retention.sales.models import Order
 
 LOOKBACK_DAYS = 365
 SIZES_REPORT = "segment_sizes"

@@ -7,7 +7,7 @@ the models' `external_id`), courses and bundles by their `code`, an enrolment by
 breaking one is a 400 with the field named, never an IntegrityError.
 
 Orders are not written by a serializer: `OrderInput` only turns a JSON object
-into the row a CSV file would carry, and `retention.ingest` validates and merges
+into the row a CSV file would carry, and `retention.sales.ingest` validates and merges
 it, exactly as `import_orders` does.
 """
 
@@ -27,8 +27,9 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.settings import api_settings
 
-from retention import catalogue, consent, ingest
-from retention.models import (
+from retention.sales import catalogue, validation
+from retention import consent
+from retention.sales.models import (
     Bundle,
     Course,
     Customer,
@@ -53,10 +54,10 @@ class PlatformDateTimeField(serializers.DateTimeField):
 
     def to_internal_value(self, value):
         moment = super().to_internal_value(value)
-        if not ingest.MIN_YEAR <= moment.year <= ingest.MAX_YEAR:
+        if not validation.MIN_YEAR <= moment.year <= validation.MAX_YEAR:
             raise serializers.ValidationError(
                 _("Use a year from %(min)s to %(max)s.")
-                % {"min": ingest.MIN_YEAR, "max": ingest.MAX_YEAR},
+                % {"min": validation.MIN_YEAR, "max": validation.MAX_YEAR},
                 code="out_of_range",
             )
         return moment
@@ -640,7 +641,7 @@ class OrderInput(serializers.Serializer):
     """One order, in the columns of an `import_orders` CSV file, checked as a CSV row is.
 
     Values may be text, numbers or null (an empty column). Only this shape is
-    checked by the serializer; `row()` gives the CSV row that `retention.ingest`
+    checked by the serializer; `row()` gives the CSV row that `retention.sales.ingest`
     validates (amount, date, status, currency, items).
     """
 
@@ -664,7 +665,7 @@ class OrderInput(serializers.Serializer):
 
     def row(self) -> dict[str, str]:
         """Return the validated object as the CSV row `ingest` reads: every column a string."""
-        return {column: self.validated_data.get(column) or "" for column in ingest.COLUMNS}
+        return {column: self.validated_data.get(column) or "" for column in validation.COLUMNS}
 
 
 class BulkOptions(serializers.Serializer):

@@ -9,7 +9,7 @@ forward, never back).
 
 `figures` and `figures_many` are how pages read: the stored figures of a period
 when they are current (nothing dated in the period was written since they were
-computed, retention.changes), otherwise computed now and stored, so the next
+computed, retention.sales.changes), otherwise computed now and stored, so the next
 reader only reads.
 """
 
@@ -22,7 +22,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from retention import changes, metrics
+from retention.sales import changes
+from retention import metrics
 from retention.models import MetricSnapshot
 from retention.money import as_json
 from retention.periods import Period, month_start, quarter_start
@@ -94,7 +95,7 @@ def figures(start: date, end: date, *, subset: metrics.Subset | None = None,
     Reads the stored row of the period when it is current: same end, same windows,
     and nothing dated on or before its end written since it was computed. Otherwise
     computes the figures and stores them. `cache` is one request's memory of the
-    change look-ups (see retention.changes.unchanged_through).
+    change look-ups (see retention.sales.changes.unchanged_through).
     """
     return figures_many([(start, end)], subset=subset, window_days=window_days,
                         new_offering_window_days=new_offering_window_days, cache=cache)[0]

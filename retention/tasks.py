@@ -4,8 +4,9 @@ from datetime import date
 
 from celery import shared_task
 
-from retention import nightly, periods, outbox, summaries
-from retention.models import Customer
+from retention import nightly, periods, outbox
+from retention.sales import summaries
+from retention.sales.models import Customer
 
 
 @shared_task

@@ -10,7 +10,8 @@ from anymail.signals import tracking
 from django.dispatch import receiver
 
 from retention import consent
-from retention.models import ConsentRecord, Customer, Suppression
+from retention.models import ConsentRecord, Suppression
+from retention.sales.models import Customer
 
 
 @receiver(tracking)

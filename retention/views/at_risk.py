@@ -25,7 +25,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from retention import atrisk, followups, prediction_reports, predictions
-from retention.models import ClvFit, Customer, ReEngagementList
+from retention.models import ClvFit, ReEngagementList
+from retention.sales.models import Customer
 from retention.prediction_reports import REASONS, SORTS, RiskFilter
 from retention.periods import last_complete_day
 from retention.views.access import csv_download, day_asked, managers_only

@@ -13,7 +13,8 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from retention import drilldown, metrics, reports, segments, snapshots, targets
-from retention.models import Course, Target
+from retention.sales.models import Course
+from retention.models import Target
 from retention.periods import (
     ONE_DAY,
     Period,

@@ -7,8 +7,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from retention import atrisk, predictions, segments, summaries, targets
-from retention.models import ClvFit, Customer, PriceChange
+from retention import atrisk, predictions, segments, targets
+from retention.sales import summaries
+from retention.models import ClvFit
+from retention.sales.models import Customer, PriceChange
 from tests.e2e.conftest import serious_accessibility_problems
 from tests.factories import CourseFactory, CustomerFactory, EnrolmentFactory, OrderFactory
 

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from retention import summaries
-from retention.models import PriceChange
+from retention.sales import summaries
+from retention.sales.models import PriceChange
 from tests.factories import CourseFactory, CustomerFactory, OrderFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

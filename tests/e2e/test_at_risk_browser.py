@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from retention import atrisk, predictions, summaries
+from retention import atrisk, predictions
+from retention.sales import summaries
 from retention.models import ClvFit, FollowUp, ReEngagementList
 from tests.factories import CustomerFactory, EnrolmentFactory, OrderFactory, SupportTicketFactory
 

@@ -9,8 +9,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
-from retention import summaries
-from retention.models import Course, Customer, Order, PriceChange
+from retention.sales import summaries
+from retention.sales.models import Course, Customer, Order, PriceChange
 from tests.factories import (
     BundleFactory,
     CourseFactory,

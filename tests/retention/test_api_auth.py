@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from retention.models import Customer, Order
+from retention.sales.models import Customer, Order
 
 pytestmark = pytest.mark.django_db
 

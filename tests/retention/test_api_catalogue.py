@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from retention import catalogue
-from retention.models import Bundle, Course, PriceChange
+from retention.sales import catalogue
+from retention.sales.models import Bundle, Course, PriceChange
 from tests.factories import BundleFactory, CourseFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from retention.models import Customer
+from retention.sales.models import Customer
 from retention.serializers import CustomerSerializer
 from tests.factories import CustomerFactory, OrganisationFactory
 

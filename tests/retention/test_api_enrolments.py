@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from retention.models import Enrolment
+from retention.sales.models import Enrolment
 from tests.factories import CourseFactory, CustomerFactory, EnrolmentFactory
 
 pytestmark = pytest.mark.django_db

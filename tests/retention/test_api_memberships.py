@@ -7,7 +7,7 @@ import pytest
 from django.db import models
 from django.db.models import Q
 
-from retention.models import Membership
+from retention.sales.models import Membership
 from tests.factories import CustomerFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db

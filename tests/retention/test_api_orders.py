@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from retention.models import Customer, Order
+from retention.sales.models import Customer, Order
 from tests.factories import (
     BundleFactory,
     CourseFactory,

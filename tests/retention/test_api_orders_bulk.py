@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from retention.models import Customer, Order
+from retention.sales.models import Customer, Order
 from tests.factories import CourseFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from retention import atrisk, predictions
-from retention.models import AtRisk, ClvFit, Customer, CustomerPrediction
+from retention.models import AtRisk, ClvFit, CustomerPrediction
+from retention.sales.models import Customer
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db

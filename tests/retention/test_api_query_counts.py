@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from retention import catalogue
+from retention.sales import catalogue
 from tests.factories import (
     BundleFactory,
     CourseFactory,

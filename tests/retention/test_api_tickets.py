@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from retention.models import SupportTicket
+from retention.sales.models import SupportTicket
 from tests.factories import CustomerFactory, SupportTicketFactory
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import CommandError, call_command
 
-from retention import cohorts, metrics, summaries
+from retention import cohorts, metrics
+from retention.sales import summaries
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db

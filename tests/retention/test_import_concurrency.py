@@ -10,8 +10,8 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, connections
 
-from retention import summaries
-from retention.models import Customer, Order, OrderLine
+from retention.sales import summaries
+from retention.sales.models import Customer, Order, OrderLine
 from tests.factories import CourseFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from retention import ingest, summaries
-from retention.models import Customer, Order, OrderLine
+from retention.sales import ingest, summaries, validation
+from retention.sales.models import Customer, Order, OrderLine
 from tests.factories import BundleFactory, CourseFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -330,17 +330,17 @@ def test_an_unreadable_path_is_a_clear_error():
         call_command("import_orders", "/no/such/file.csv")
 
 
-VALIDATOR = ingest.OrderValidator(offerings={}, currency="ZAR", zone=UTC)
+VALIDATOR = validation.OrderValidator(offerings={}, currency="ZAR", zone=UTC)
 
 
 @hsettings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.dictionaries(st.sampled_from(ingest.COLUMNS), st.text(max_size=30)))
+@given(st.dictionaries(st.sampled_from(validation.COLUMNS), st.text(max_size=30)))
 def test_validation_never_raises_on_any_row(row):
     """Whatever a row holds, validation returns a record or errors naming the row's columns."""
     record, errors = VALIDATOR.validate(row, 7)
 
     assert (record is None) == bool(errors)
-    assert all(error.line == 7 and error.column in ingest.COLUMNS for error in errors)
+    assert all(error.line == 7 and error.column in validation.COLUMNS for error in errors)
 
 
 @hsettings(max_examples=300)
@@ -351,12 +351,12 @@ def test_any_two_place_amount_is_read_exactly(amount):
     )
 
     assert errors == []
-    assert ingest.cents_to_decimal(record.amount_cents) == amount
+    assert validation.cents_to_decimal(record.amount_cents) == amount
 
 
 def test_lines_are_split_by_the_list_prices_in_force_on_the_order_date(tmp_path, catalogue):
     """After a price change, an old order re-imported splits as it did on its day."""
-    from retention import catalogue as offerings
+    from retention.sales import catalogue as offerings
 
     python = catalogue["python"]
     python.price = Decimal("100.00")  # was 300.00; SQL201 stays at 100.00

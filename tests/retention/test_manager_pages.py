@@ -10,8 +10,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db.models import F
 
-from retention import ingest, segments, snapshots, summaries
-from retention.models import DataChange, MetricSnapshot, PriceChange, StoredReport
+from retention.sales import ingest, summaries
+from retention import segments, snapshots
+from retention.sales.models import DataChange, PriceChange
+from retention.models import MetricSnapshot, StoredReport
 from tests.factories import CourseFactory, CustomerFactory, MembershipFactory, OrderFactory
 from tests.retention.test_metrics import Q3, scenario  # noqa: F401  (fixture)
 

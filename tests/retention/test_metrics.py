@@ -25,7 +25,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from retention import metrics, summaries
+from retention import metrics
+from retention.sales import summaries
 from retention.periods import Period
 from tests.factories import (
     CourseFactory,
@@ -331,7 +332,7 @@ ORDERS = st.lists(
 @given(orders=ORDERS, window=st.integers(1, 400), length=st.integers(1, 120))
 def test_invariants_hold_on_any_history(orders, window, length):
     """Retention and churn add up to 100; churned = S − R ≥ 0; a subset never exceeds the whole."""
-    from retention.models import Customer, Order
+    from retention.sales.models import Customer, Order
 
     Order.objects.all().delete()
     Customer.objects.all().delete()

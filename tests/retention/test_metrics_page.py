@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.db.models import F
 
 from retention import targets
-from retention.models import DataChange
+from retention.sales.models import DataChange
 from retention.views.overview import parse
 from tests.factories import CustomerFactory, OrderFactory
 
@@ -21,7 +21,7 @@ def settled():
     """Date the change log of the data made so far a minute back, as if loaded earlier.
 
     A stored figure computed within seconds of a write counts the write as later (it
-    may not have been committed yet, see retention.changes), so it would be computed
+    may not have been committed yet, see retention.sales.changes), so it would be computed
     again on the next view.
     """
     DataChange.objects.update(recorded_at=F("recorded_at") - timedelta(minutes=1))

@@ -10,17 +10,11 @@ from django.core.management import call_command
 from django.db.models import F
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from retention import ingest, metrics, nightly, segments, snapshots, summaries
+from retention.sales import ingest, summaries
+from retention import metrics, nightly, segments, snapshots
 from retention.money import as_json
-from retention.models import (
-    Customer,
-    CustomerSegment,
-    DataChange,
-    MetricSnapshot,
-    NightlyRun,
-    Order,
-    StoredReport,
-)
+from retention.sales.models import Customer, DataChange, Order
+from retention.models import CustomerSegment, MetricSnapshot, NightlyRun, StoredReport
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -228,7 +222,8 @@ def test_after_a_night_the_overview_only_reads(client, django_user_model,
 
 
 def test_a_night_stores_predictions_and_the_at_risk_list_once_however_often_it_runs():
-    from retention.models import AtRisk, ClvFit, CustomerPrediction, SupportTicket
+    from retention.models import AtRisk, ClvFit, CustomerPrediction
+    from retention.sales.models import SupportTicket
 
     import_orders(("A-1", "C-1", "2025-05-10", "100", "paid"),
                   ("A-2", "C-1", "2025-06-10", "100", "paid"),

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 
-from retention import summaries
+from retention.sales import summaries
 from tests.factories import CustomerFactory, OrderFactory
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from retention import catalogue
+from retention.sales import catalogue
 from tests.factories import (
     BundleFactory,
     CourseFactory,

@@ -11,8 +11,9 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from retention import segments, summaries
-from retention.models import (
+from retention import segments
+from retention.sales import summaries
+from retention.sales.models import (
     Bundle,
     Course,
     Customer,

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError
 from tqdm import tqdm
 
-from retention import csvfiles, ingest
+from retention.sales import csvfiles, ingest
 
 RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
 

@@ -25,7 +25,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from retention.models import Customer, Order
+from retention.sales.models import Customer, Order
 
 IDS = "retention_summary_ids"
 

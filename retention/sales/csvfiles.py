@@ -11,7 +11,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from retention.ingest import COLUMNS, REQUIRED_COLUMNS, RowError
+from retention.sales.validation import COLUMNS, REQUIRED_COLUMNS, RowError
 
 
 class CsvFileError(Exception):

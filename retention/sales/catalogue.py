@@ -9,7 +9,7 @@ so the history must be complete.
 from django.db import transaction
 from django.utils import timezone
 
-from retention.models import Bundle, Course, Offering, PriceChange
+from retention.sales.models import Bundle, Course, Offering, PriceChange
 
 
 def save_offering(offering: Offering, *, note: str = "", changed_at=None) -> Offering:

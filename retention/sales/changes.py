@@ -26,7 +26,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from retention.models import DataChange, Enrolment, Membership, Order, OrderLine
+from retention.sales.models import DataChange, Enrolment, Membership, Order, OrderLine
 
 COMMIT_MARGIN = timedelta(seconds=2)
 

@@ -1,0 +1,1107 @@
+"""Admin for the core domain: customers, the catalogue, orders and what the platform sends.
+
+Staff use these pages every day on tables of a million customers and more, so:
+
+- every change list loads the rows it shows with their related rows in one
+  query (`list_select_related`) and reads the cached order summary columns of
+  Customer rather than counting orders per row;
+- `show_full_result_count = False` on the big tables: the paginator's COUNT of
+  the filtered rows is all a page needs, not a second COUNT of the whole table;
+- filters list their choices without scanning big tables where they can
+  (see `CurrencyFilter`);
+- a customer's page shows only the latest orders and links to the rest.
+
+Writes keep the domain's invariants: a course's or bundle's price goes through
+`catalogue.save_offering` (price history), and an order saved or deleted here
+refreshes its customers' cached summary in the same transaction.
+"""
+
+import threading
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import (
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    When,
+)
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from retention.sales import catalogue, summaries
+from retention import consent, followups, links, outbox, previews, targets
+from retention.money import money
+from retention.models import (
+    AtRisk,
+    ClvFit,
+    FollowUp,
+    ReEngagementList,
+    ReEngagementMember,
+    Alert,
+    AlertRule,
+    ConsentRecord,
+    ContactPreferences,
+    CustomerSegment,
+    OutboxMessage,
+    Suppression,
+    MetricSnapshot,
+    NightlyRun,
+    StoredReport,
+    Target,
+)
+from retention.sales.models import (
+    Bundle,
+    Course,
+    Customer,
+    Enrolment,
+    Membership,
+    Order,
+    OrderLine,
+    PriceChange,
+    DataChange,
+    SupportTicket,
+)
+
+admin.site.site_header = _("Course retention")
+admin.site.site_title = _("Course retention admin")
+admin.site.index_title = _("Customers, catalogue and retention programs")
+
+# How many of a customer's orders their page shows; the rest are one link away.
+LATEST_ORDERS = 20
+# Customers refreshed per UPDATE; keeps `pk IN (...)` under SQLite's parameter limit.
+REFRESH_BATCH = 1000
+
+
+def refresh_summaries(customer_ids) -> None:
+    """Recompute the cached order summary of these customers (ids; None is skipped)."""
+    ids = sorted({int(pk) for pk in customer_ids if pk is not None})
+    for start in range(0, len(ids), REFRESH_BATCH):
+        summaries.refresh(Customer.objects.filter(pk__in=ids[start : start + REFRESH_BATCH]))
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """An inline that shows history: no add, change or delete, only rows to read."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the application writes (history, snapshots, logs): staff read them, never edit."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# Customers ------------------------------------------------------------------------------------
+
+
+class HasOrderedFilter(admin.SimpleListFilter):
+    title = _("paid orders")
+    parameter_name = "has_ordered"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("At least one")), ("no", _("None"))]
+
+    def queryset(self, request, queryset):
+        # The cached summary counts paid orders only, like every figure (spec "Inputs").
+        if self.value() == "yes":
+            return queryset.filter(order_count__gt=0)
+        if self.value() == "no":
+            return queryset.filter(order_count=0)
+        return queryset
+
+
+class AcquisitionSourceFilter(admin.AllValuesFieldListFilter):
+    """The sources customers really have, with the empty one named instead of blank."""
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            if choice["display"] == "":
+                choice["display"] = gettext("(not recorded)")
+            yield choice
+
+
+class LatestOrdersFormSet(BaseInlineFormSet):
+    def get_queryset(self):
+        # A customer can have thousands of orders (or messages): load only the latest
+        # few, once (the formset asks for its queryset several times while rendering).
+        if not hasattr(self, "_latest"):
+            self._latest = super().get_queryset()[:LATEST_ORDERS]
+        return self._latest
+
+
+class LatestOrdersInline(ReadOnlyInline):
+    model = Order
+    formset = LatestOrdersFormSet
+    # Each row is headed by the order id, linked to its page (show_change_link).
+    fields = ["ordered_at", "status", "amount", "currency", "coupon_code"]
+    readonly_fields = fields
+    show_change_link = True
+    verbose_name_plural = _("latest orders")
+
+
+class MessagesInline(ReadOnlyInline):
+    model = OutboxMessage
+    formset = LatestOrdersFormSet
+    fields = ["created_at", "purpose", "kind", "status", "reason", "sent_at", "clicks"]
+    readonly_fields = fields
+    show_change_link = True
+    verbose_name_plural = _("latest emails")
+
+
+class ConsentInline(ReadOnlyInline):
+    model = ConsentRecord
+    formset = LatestOrdersFormSet
+    fields = ["recorded_at", "subject", "granted", "method", "wording", "detail"]
+    readonly_fields = fields
+    verbose_name_plural = _("consent history (latest changes)")
+
+
+class PreferencesInline(ReadOnlyInline):
+    model = ContactPreferences
+    fields = ["offers", "new_courses", "loyalty", "surveys", "paused_until", "updated_at"]
+    readonly_fields = fields
+    verbose_name_plural = _("email preferences (the customer sets them on their page)")
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = [
+        "external_id",
+        "display_name",
+        "email",
+        "customer_type",
+        "sector",
+        "orders",
+        "spent",
+        "first_order",
+        "last_order",
+    ]
+    search_fields = ["email", "name", "organisation_name", "external_id"]
+    search_help_text = _("Search by email, name, organisation name or customer id.")
+    list_filter = [
+        "customer_type",
+        "sector",
+        ("acquisition_source", AcquisitionSourceFilter),
+        "marketing_consent",
+        HasOrderedFilter,
+    ]
+    raw_id_fields = ["referred_by"]
+    readonly_fields = [
+        "order_count",
+        "total_spent",
+        "first_order_at",
+        "last_order_at",
+        "all_orders",
+        "predicted_value",
+        "risk",
+        "page_link",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["external_id", "customer_type", "name", "email",
+                           "organisation_name", "sector"]}),
+        (_("Marketing"), {"fields": ["acquisition_source", "referred_by", "marketing_consent",
+                                     "signed_up_at", "birth_date", "page_link"]}),
+        (_("Paid orders"), {
+            "description": _("Kept up to date from the orders; paid orders only."),
+            "fields": ["order_count", "total_spent", "first_order_at", "last_order_at",
+                       "all_orders"],
+        }),
+        (_("Predicted value and risk"), {
+            "description": format_lazy(
+                '{} <a href="{}">{}</a> · <a href="{}">{}</a>',
+                _("From the latest nightly predictions; the managers' pages explain them:"),
+                reverse_lazy("value"), _("predicted value"),
+                reverse_lazy("at-risk"), _("customers at risk")),
+            "fields": ["predicted_value", "risk"],
+        }),
+        (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+    inlines = [LatestOrdersInline, PreferencesInline, ConsentInline, MessagesInline]
+    actions = ["revoke_links"]
+    # The paginator counts the filtered rows; a second COUNT over every customer
+    # for "N total" would double the cost of each page on a million rows.
+    show_full_result_count = False
+    # Facet counts cost a full scan per filter on a million rows.
+    show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description=_("name"))
+    def display_name(self, customer: Customer) -> str:
+        return customer.display_name
+
+    # Short headings, and dates rather than date-times, keep the nine columns
+    # readable on a laptop screen.
+    @admin.display(description=_("orders"), ordering="order_count")
+    def orders(self, customer: Customer) -> int:
+        return customer.order_count
+
+    @admin.display(description=_("spent"), ordering="total_spent")
+    def spent(self, customer: Customer) -> Decimal:
+        return customer.total_spent
+
+    @admin.display(description=_("first order"), ordering="first_order_at")
+    def first_order(self, customer: Customer):
+        return customer.first_order_at and timezone.localdate(customer.first_order_at)
+
+    @admin.display(description=_("last order"), ordering="last_order_at")
+    def last_order(self, customer: Customer):
+        return customer.last_order_at and timezone.localdate(customer.last_order_at)
+
+    @admin.display(description=_("customer's page"))
+    def page_link(self, customer: Customer) -> str:
+        if customer.pk is None:
+            return "–"
+        days = settings.RETENTION_LINK_DAYS["account"]
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a><div class="help">{}</div>',
+            links.url(customer, "account"), gettext("Open as the customer sees it"),
+            gettext("A signed link, valid %(days)s days; send it only to the customer. "
+                    "Withdraw every link with the action on the list.") % {"days": days})
+
+    @admin.display(description=_("all orders"))
+    def all_orders(self, customer: Customer) -> str:
+        if customer.pk is None:
+            return "–"
+        url = reverse("admin:retention_order_changelist")
+        query = urlencode({"customer__id__exact": customer.pk})
+        # All statuses, so not order_count; one COUNT on (customer, ordered_at).
+        text = gettext("All %(count)s orders of this customer, any status") % {
+            "count": customer.orders.count()
+        }
+        return format_html('<a href="{}?{}">{}</a>', url, query, text)
+
+    @admin.display(description=_("predicted value"))
+    def predicted_value(self, customer: Customer) -> str:
+        prediction = (customer.predictions.select_related("fit").order_by("-as_of").first()
+                      if customer.pk else None)
+        if prediction is None:
+            return gettext("No prediction yet (the nightly run makes them).")
+        return format_html(
+            "{}<div class=\"help\">{}</div>",
+            gettext("%(value)s over the next 12 months: %(purchases).2f expected purchases of "
+                    "%(each)s each; %(active)s %% chance of still being active; value at risk "
+                    "%(risk)s.") % {
+                "value": prediction.predicted_value_12m,
+                "purchases": prediction.expected_purchases_12m,
+                "each": prediction.expected_value_per_purchase,
+                "active": round(prediction.probability_active * 100),
+                "risk": prediction.value_at_risk},
+            gettext("Predicted on %(day)s with %(method)s.") % {
+                "day": prediction.as_of, "method": prediction.fit.method_summary()})
+
+    @admin.display(description=_("at risk"))
+    def risk(self, customer: Customer) -> str:
+        row = customer.risks.order_by("-as_of").first() if customer.pk else None
+        if row is None:
+            return gettext("Not on an at-risk list.")
+        follow_up = customer.follow_ups.filter(status=FollowUp.Status.OPEN).select_related(
+            "assigned_to").first()
+        return format_html(
+            "{}<ul>{}</ul>{}", gettext("On the at-risk list of %(day)s:") % {"day": row.as_of},
+            format_html_join("", "<li>{}</li>", ((reason,) for reason in row.reasons())),
+            gettext("Follow-up with %(user)s.") % {"user": follow_up.assigned_to}
+            if follow_up else "")
+
+    def save_model(self, request, obj, form, change):
+        consent_changed = "marketing_consent" in form.changed_data
+        if consent_changed:  # through the consent module, which records the evidence
+            granted = obj.marketing_consent
+            obj.marketing_consent = form.initial.get("marketing_consent", False)
+        if change:
+            # Write only the fields on the form: an import may refresh the cached
+            # order summary between this page's load and its save, and a full
+            # save would put the stale summary back.
+            names = {field.name for field in obj._meta.concrete_fields} - {"marketing_consent"}
+            obj.save(update_fields=[*(n for n in form.changed_data if n in names), "updated_at"])
+        else:
+            obj.save()
+        if consent_changed:
+            consent.set_marketing_consent(
+                obj, granted, method=ConsentRecord.Method.STAFF, wording="",
+                detail=gettext("changed in the admin by %(user)s") % {"user": request.user})
+
+    @admin.action(description=_("Withdraw every link sent to the selected customers"))
+    def revoke_links(self, request, queryset):
+        for customer in queryset:
+            links.revoke(customer)
+        self.message_user(request, gettext("Links withdrawn for %(n)s customers; the next email "
+                                           "carries new ones.") % {"n": queryset.count()})
+
+
+# Catalogue ------------------------------------------------------------------------------------
+
+
+def format_change_percent(change: PriceChange) -> str:
+    percent = change.change_percent
+    return "–" if percent is None else f"{percent:+} %"
+
+
+class PriceHistoryInline(ReadOnlyInline):
+    """A course's or bundle's price changes, newest first (PriceChange has one FK to each)."""
+
+    model = PriceChange
+    fields = ["changed_at", "old_price", "new_price", "change", "note"]
+    readonly_fields = fields
+    verbose_name_plural = _("price history")
+
+    @admin.display(description=_("change"))
+    def change(self, obj: PriceChange) -> str:
+        return format_change_percent(obj)
+
+
+class OfferingAdmin(admin.ModelAdmin):
+    search_fields = ["code", "title"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [PriceHistoryInline]
+
+    def save_model(self, request, obj, form, change):
+        # Every price change is recorded: save_offering writes the PriceChange row
+        # in the same transaction when the price differs from the stored one.
+        catalogue.save_offering(
+            obj, note=gettext("admin: %(user)s") % {"user": request.user.get_username()}
+        )
+
+
+@admin.register(Course)
+class CourseAdmin(OfferingAdmin):
+    list_display = ["code", "title", "price", "category", "level", "launched_on", "is_active"]
+    list_filter = ["is_active", "level", "category", "launched_on"]
+    filter_horizontal = ["follow_ons"]
+    fields = ["code", "title", "price", "category", "level", "launched_on", "is_active",
+              "follow_ons", "created_at", "updated_at"]
+
+
+@admin.register(Bundle)
+class BundleAdmin(OfferingAdmin):
+    list_display = ["code", "title", "price", "course_count", "launched_on", "is_active"]
+    list_filter = ["is_active", "launched_on"]
+    filter_horizontal = ["courses"]
+    fields = ["code", "title", "price", "launched_on", "is_active", "courses",
+              "created_at", "updated_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(course_count=Count("courses"))
+
+    @admin.display(description=_("courses"), ordering="course_count")
+    def course_count(self, bundle: Bundle) -> int:
+        return bundle.course_count
+
+
+@admin.register(PriceChange)
+class PriceChangeAdmin(ReadOnlyAdmin):
+    """Price history is written by `catalogue.save_offering` only; here it is read."""
+
+    list_display = ["offering", "old_price", "new_price", "change", "changed_at", "note"]
+    list_select_related = ["course", "bundle"]
+    date_hierarchy = "changed_at"
+    search_fields = ["course__code", "course__title", "bundle__code", "bundle__title"]
+
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("course or bundle"))
+    def offering(self, obj: PriceChange) -> str:
+        return str(obj.offering)
+
+    @admin.display(description=_("change"))
+    def change(self, obj: PriceChange) -> str:
+        return format_change_percent(obj)
+
+
+# Orders ---------------------------------------------------------------------------------------
+
+
+class CurrencyFilter(admin.SimpleListFilter):
+    """The business currency or any other, without a DISTINCT over every order.
+
+    Imports accept only the business currency, so "other" finds rows that came
+    in some other way.
+    """
+
+    title = _("currency")
+    parameter_name = "currency"
+
+    def lookups(self, request, model_admin):
+        return [(settings.RETENTION_CURRENCY, settings.RETENTION_CURRENCY),
+                ("other", _("Other currencies"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "other":
+            return queryset.exclude(currency=settings.RETENTION_CURRENCY)
+        if self.value():
+            return queryset.filter(currency=self.value())
+        return queryset
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    fields = ["position", "course", "bundle", "price"]
+    autocomplete_fields = ["course", "bundle"]
+    extra = 0
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "customer", "ordered_at", "status", "amount", "currency",
+                    "coupon_code"]
+    list_select_related = ["customer"]
+    # No date_hierarchy: its first level is a DISTINCT over every order's date,
+    # about a second per page on millions of orders; this filter costs nothing.
+    list_filter = ["status", ("ordered_at", admin.DateFieldListFilter), CurrencyFilter]
+    search_fields = ["external_id", "customer__external_id", "customer__email"]
+    search_help_text = _("Search by order id, customer id or customer email.")
+    raw_id_fields = ["customer"]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {
+            "description": _(
+                "The sales platform is the source of truth: the next import of this order "
+                "from the platform replaces what you change here."
+            ),
+            "fields": ["external_id", "customer", "ordered_at", "status", "amount", "currency",
+                       "coupon_code"],
+        }),
+        (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+    ]
+    inlines = [OrderLineInline]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    def save_model(self, request, obj, form, change):
+        # The sales platform is the source of truth for orders. A blank fingerprint
+        # matches no imported row, so the next import of this order counts it as
+        # changed and writes the platform's version over this edit (an unchanged
+        # fingerprint would leave the edit in place for good). Always blanked,
+        # since the lines may have changed even when the order's fields did not.
+        obj.fingerprint = ""
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Both customers when the order moved: form.initial holds the customer it
+        # had when the page was loaded. The admin view's transaction covers this,
+        # so the cache changes together with the order.
+        previous = form.initial.get("customer") if change else None
+        refresh_summaries([form.instance.customer_id, previous])
+
+    def delete_model(self, request, obj):
+        customer_id = obj.customer_id
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            refresh_summaries([customer_id])
+
+    def delete_queryset(self, request, queryset):
+        # The "delete selected" action runs outside the admin view's transaction.
+        with transaction.atomic():
+            customer_ids = list(
+                queryset.order_by().values_list("customer_id", flat=True).distinct()
+            )
+            super().delete_queryset(request, queryset)
+            refresh_summaries(customer_ids)
+
+
+# Memberships, enrolments, tickets -------------------------------------------------------------
+
+
+class ActiveMembershipFilter(admin.SimpleListFilter):
+    title = _("active today")
+    parameter_name = "active"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        active = Q(started_on__lte=today) & (Q(ended_on__isnull=True) | Q(ended_on__gte=today))
+        if self.value() == "yes":
+            return queryset.filter(active)
+        if self.value() == "no":
+            return queryset.exclude(active)
+        return queryset
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "customer", "plan", "interval", "price", "monthly_revenue",
+                    "started_on", "ended_on", "auto_renew", "cancelled_at"]
+    list_select_related = ["customer"]
+    list_filter = [ActiveMembershipFilter, "interval", "auto_renew", "plan"]
+    date_hierarchy = "started_on"
+    search_fields = ["external_id", "plan", "customer__external_id", "customer__email"]
+    raw_id_fields = ["customer"]
+    readonly_fields = ["created_at", "updated_at"]
+    show_full_result_count = False
+
+    @admin.display(
+        description=_("MRR"),
+        ordering=Case(When(interval=Membership.Interval.YEAR, then=F("price") / 12),
+                      default=F("price")),
+    )
+    def monthly_revenue(self, membership: Membership) -> Decimal:
+        # Shown to the cent; Membership.mrr keeps full precision for sums.
+        return money(membership.mrr)
+
+
+class CompletedFilter(admin.SimpleListFilter):
+    title = _("completed")
+    parameter_name = "completed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(completed_on__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(completed_on__isnull=True)
+        return queryset
+
+
+@admin.register(Enrolment)
+class EnrolmentAdmin(admin.ModelAdmin):
+    list_display = ["customer", "course", "source", "started_on", "progress", "completed",
+                    "last_activity_at"]
+    list_select_related = ["customer", "course"]
+    # "course" lists the whole catalogue (one small query), not the courses in use.
+    list_filter = ["source", CompletedFilter, "course"]
+    date_hierarchy = "started_on"
+    search_fields = ["customer__external_id", "customer__email", "course__code",
+                     "course__title"]
+    raw_id_fields = ["customer", "course"]
+    readonly_fields = ["created_at", "updated_at"]
+    show_full_result_count = False
+
+    @admin.display(description=_("progress"), ordering="progress_percent")
+    def progress(self, enrolment: Enrolment) -> str:
+        return f"{enrolment.progress_percent} %"
+
+    @admin.display(description=_("completed"), boolean=True, ordering="completed_on")
+    def completed(self, enrolment: Enrolment) -> bool:
+        return enrolment.completed
+
+
+def _duration(start: str, end: str):
+    """Sort key for a column of hours: the time from one date-time field to another."""
+    return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
+
+
+@admin.register(SupportTicket)
+class SupportTicketAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "subject", "customer", "category", "status", "complaint",
+                    "opened_at", "first_response_hours", "resolution_hours"]
+    list_select_related = ["customer"]
+    list_filter = ["status", "category", "is_complaint"]
+    date_hierarchy = "opened_at"
+    search_fields = ["external_id", "subject", "customer__external_id", "customer__email"]
+    raw_id_fields = ["customer"]
+    readonly_fields = ["first_response_hours", "resolution_hours", "created_at", "updated_at"]
+    show_full_result_count = False
+
+    # Short headings keep the nine columns on a laptop screen.
+    @admin.display(description=_("complaint"), boolean=True, ordering="is_complaint")
+    def complaint(self, ticket: SupportTicket) -> bool:
+        return ticket.is_complaint
+
+    @admin.display(
+        description=_("response (h)"),
+        ordering=_duration("opened_at", "first_response_at"),
+    )
+    def first_response_hours(self, ticket: SupportTicket) -> float | None:
+        return ticket.first_response_hours
+
+    @admin.display(
+        description=_("resolved in (h)"),
+        ordering=_duration("opened_at", "resolved_at"),
+    )
+    def resolution_hours(self, ticket: SupportTicket) -> float | None:
+        return ticket.resolution_hours
+
+
+# Targets ------------------------------------------------------------------------------------
+
+# Figures computed while one change list renders, keyed by subset and period: the six
+# targets of a quarter share two periods. Thread-local and cleared per request.
+_figures = threading.local()
+
+
+@admin.register(Target)
+class TargetAdmin(admin.ModelAdmin):
+    list_display = ["metric", "period_label", "kind", "low", "high", "subset_label", "status",
+                    "result"]
+    list_filter = ["year", "quarter", "kind", "metric"]
+    search_fields = ["metric", "note"]
+    fieldsets = [
+        (None, {"fields": ["metric", "year", "quarter", "kind", "low", "high", "note"]}),
+        (_("Subset (optional)"), {
+            "fields": ["source", "customer_type", "category"],
+            "description": _("Leave empty for all customers. Customer type: individual, "
+                             "organisation, or a sector (company, government, municipality, "
+                             "institution)."),
+        }),
+    ]
+
+    def changelist_view(self, request, extra_context=None):
+        _figures.cache = {}
+        return super().changelist_view(request, extra_context)
+
+    def _evaluation(self, obj: Target) -> targets.Evaluation:
+        cache = getattr(_figures, "cache", None)
+        if cache is None:
+            cache = _figures.cache = {}
+        return targets.evaluate(obj, today=timezone.localdate(),
+                                figures=targets.cached_figures(obj, cache))
+
+    @admin.display(description=_("quarter"), ordering="year")
+    def period_label(self, obj: Target) -> str:
+        return f"{obj.year} Q{obj.quarter}"
+
+    @admin.display(description=_("subset"))
+    def subset_label(self, obj: Target) -> str:
+        return ", ".join(v for v in (obj.source, obj.customer_type, obj.category) if v) or "—"
+
+    @admin.display(description=_("status"))
+    def status(self, obj: Target) -> str:
+        evaluation = self._evaluation(obj)
+        # A word, not a colour: the status reads the same to everyone.
+        return evaluation.status + ("" if evaluation.final or evaluation.status in (
+            targets.Status.NOT_STARTED, targets.Status.NO_DATA) else gettext(" (to date)"))
+
+    @admin.display(description=_("result"))
+    def result(self, obj: Target) -> str:
+        evaluation = self._evaluation(obj)
+        if evaluation.result is None:
+            return "—"
+        unit = {"change": " %", "points": " pts"}.get(obj.kind, "")
+        return f"{evaluation.result:+}{unit}" if obj.kind != "value" else f"{evaluation.result}"
+
+
+@admin.register(MetricSnapshot)
+class MetricSnapshotAdmin(ReadOnlyAdmin):
+    """Read-only: snapshots are made by the nightly job and `compute_metrics --save`."""
+
+    list_display = ["grain", "start", "end", "subset", "window_days", "computed_at"]
+    list_filter = ["grain", "subset"]
+    date_hierarchy = "start"
+
+
+
+@admin.register(StoredReport)
+class StoredReportAdmin(ReadOnlyAdmin):
+    """Stored tables of the managers' pages; deleting one makes the next view compute it."""
+
+    list_display = ["kind", "key", "depends_until", "computed_at"]
+    list_filter = ["kind"]
+    search_fields = ["key"]
+    exclude = ["data"]  # can be large; the pages show it
+
+
+@admin.register(DataChange)
+class DataChangeAdmin(ReadOnlyAdmin):
+    """The change log: writes and the earliest business day each touched (retention/sales/changes.py)."""
+
+    list_display = ["recorded_at", "source", "first_day"]
+    list_filter = ["source"]
+
+
+@admin.register(NightlyRun)
+class NightlyRunAdmin(ReadOnlyAdmin):
+    """Read-only history of the nightly pipeline: when it ran and what each step did."""
+
+    list_display = ["night", "started_at", "finished_at", "outcomes"]
+
+
+
+@admin.register(CustomerSegment)
+class CustomerSegmentAdmin(ReadOnlyAdmin):
+    """Read-only: segments are stored by the nightly job, one row per customer and date."""
+
+    list_display = ["snapshot_on", "customer", "segment", "recency_score", "frequency_score",
+                    "monetary_score", "recency_days", "frequency", "monetary"]
+    list_filter = ["segment", "snapshot_on"]
+    list_select_related = ["customer"]
+    search_fields = ["customer__external_id", "customer__email"]
+    raw_id_fields = ["customer"]
+    show_full_result_count = False
+
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(admin.ModelAdmin):
+    list_display = ["metric", "direction", "threshold_percent", "trailing_months", "enabled"]
+    list_filter = ["enabled", "direction"]
+    list_editable = ["enabled"]
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    """Read-only: alerts are raised by the nightly job."""
+
+    list_display = ["rule", "month", "value", "trailing_average", "change_percent", "raised_at",
+                    "emailed_at"]
+    list_select_related = ["rule"]
+    list_filter = ["month"]
+
+
+
+# Email -------------------------------------------------------------------------------------
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdmin):
+    """Every email, before and after it is sent; the workers write these rows."""
+
+    change_list_template = "admin/retention/outbox_change_list.html"
+    list_display = ["created_at", "to_email", "purpose", "kind", "status", "reason", "attempts",
+                    "sent_at", "clicks"]
+    list_filter = ["status", "kind", "topic", "purpose"]
+    date_hierarchy = "created_at"
+    search_fields = ["to_email", "purpose", "dedup_key", "customer__external_id"]
+    raw_id_fields = ["customer"]
+    list_select_related = ["customer"]
+    actions = ["resend"]
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    readonly_fields = ["public_id", "customer", "to_email", "kind", "topic", "purpose", "template",
+                       "subject", "body_text", "html_preview", "headers", "dedup_key", "priority",
+                       "status", "reason", "attempts", "last_error", "not_before", "expires_at",
+                       "claimed_at", "claimed_by", "sending_at", "sent_at", "clicks", "created_at",
+                       "updated_at"]
+    exclude = ["body_html"]
+
+    @admin.display(description=_("HTML part"))
+    def html_preview(self, message: OutboxMessage) -> str:
+        return format_html('<iframe title="{}" sandbox srcdoc="{}" style="width:100%;height:480px;'
+                           'border:1px solid #ccc"></iframe>', gettext("HTML part"),
+                           message.body_html)
+
+    def has_resend_permission(self, request) -> bool:
+        # Rows are never edited by hand, but staff who may change them may resend.
+        return request.user.has_perm("retention.change_outboxmessage")
+
+    @admin.action(description=_("Send the selected failed messages again"),
+                  permissions=["resend"])
+    def resend(self, request, queryset):
+        again = sum(outbox.resend(message) for message in queryset)
+        self.message_user(request, gettext("%(n)s failed messages queued again; the others were "
+                                           "not failed and were left alone.") % {"n": again})
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # history; RETENTION_OUTBOX_KEEP_DAYS removes old rows
+
+    def get_urls(self):
+        from django.urls import path
+
+        wrap = self.admin_site.admin_view
+        return [
+            path("daily/", wrap(self.daily_view), name="retention_outboxmessage_daily"),
+            path("templates/", wrap(self.templates_view), name="retention_outboxmessage_templates"),
+            *super().get_urls(),
+        ]
+
+    def daily_view(self, request):
+        from django.template.response import TemplateResponse
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return TemplateResponse(request, "admin/retention/outbox_daily.html", {
+            **self.admin_site.each_context(request), "title": gettext("Email per day"),
+            "days": outbox.daily_counts(30), "opts": self.model._meta})
+
+    def templates_view(self, request):
+        from django.contrib import messages
+        from django.shortcuts import redirect
+        from django.template.response import TemplateResponse
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        chosen = request.POST.get("template") or request.GET.get("template") or \
+            previews.PREVIEWS[0].template
+        if chosen not in previews.BY_TEMPLATE:
+            chosen = previews.PREVIEWS[0].template
+        if request.method == "POST":
+            if not request.user.email:
+                messages.error(request, gettext("Your user has no email address to send to."))
+            else:
+                previews.test_send(chosen, request.user.email)
+                messages.success(request, gettext("A test of %(t)s is on its way to %(to)s.")
+                                 % {"t": chosen, "to": request.user.email})
+            return redirect(f"{request.path}?template={chosen}")
+        return TemplateResponse(request, "admin/retention/outbox_templates.html", {
+            **self.admin_site.each_context(request), "title": gettext("Email templates"),
+            "previews": previews.PREVIEWS, "chosen": previews.BY_TEMPLATE[chosen],
+            "message": previews.render(chosen), "opts": self.model._meta})
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Addresses no email goes to; staff may add one (reason "Stopped by staff") or remove one."""
+
+    list_display = ["email", "reason", "detail", "created_at"]
+    list_filter = ["reason"]
+    search_fields = ["email"]
+
+    def save_model(self, request, obj, form, change):
+        obj.email = obj.email.strip().lower()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyAdmin):
+    """The evidence of every consent and preference change; never edited."""
+
+    list_display = ["recorded_at", "customer", "subject", "granted", "method"]
+    list_filter = ["subject", "granted", "method"]
+    search_fields = ["customer__external_id", "customer__email"]
+    raw_id_fields = ["customer"]
+    list_select_related = ["customer"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# Predicted value and customers at risk -------------------------------------------------------
+
+
+@admin.register(ClvFit)
+class ClvFitAdmin(ReadOnlyAdmin):
+    """Every fit of the predicted-value models with its health, kept for the record."""
+
+    list_display = ["as_of", "purpose", "customers", "repeat_customers", "method",
+                    "bgnbd_converged", "gamma_gamma_converged", "correlation", "seconds"]
+    list_filter = ["purpose", "purchases_method", "spend_method"]
+    date_hierarchy = "as_of"
+    readonly_fields = ["as_of", "purpose", "created_at", "customers", "repeat_customers",
+                       "purchases_method", "spend_method", "fallback_reasons", "bgnbd",
+                       "gamma_gamma", "monthly_discount", "holdout_weeks", "holdout", "seconds"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # its predictions refer to it (the nightly prune deletes both)
+
+    @admin.display(description=_("predictions made with"))
+    def method(self, fit: ClvFit) -> str:
+        return fit.method_summary()
+
+    @admin.display(description=_("BG/NBD converged"), boolean=True)
+    def bgnbd_converged(self, fit: ClvFit):
+        return fit.bgnbd.get("converged") if fit.bgnbd else None
+
+    @admin.display(description=_("Gamma-Gamma converged"), boolean=True)
+    def gamma_gamma_converged(self, fit: ClvFit):
+        return fit.gamma_gamma.get("converged") if fit.gamma_gamma else None
+
+    @admin.display(description=_("frequency–spend correlation"))
+    def correlation(self, fit: ClvFit):
+        value = (fit.gamma_gamma or {}).get("frequency_spend_correlation")
+        return "–" if value is None else f"{value:.3f}"
+
+
+class LatestDayFilter(admin.SimpleListFilter):
+    """The at-risk list of one night; the latest by default (older nights are history)."""
+
+    title = _("night")
+    parameter_name = "day"
+
+    def lookups(self, request, model_admin):
+        days = (AtRisk.objects.order_by("-as_of").values_list("as_of", flat=True)
+                .distinct()[:40])
+        return [(day.isoformat(), day.isoformat()) for day in days]
+
+    def value(self):
+        return super().value() or next(iter(self.lookup_choices), (None,))[0]
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {"selected": self.value() == lookup, "display": title,
+                   "query_string": changelist.get_query_string({self.parameter_name: lookup})}
+
+    def queryset(self, request, queryset):
+        return queryset.filter(as_of=self.value()) if self.value() else queryset
+
+
+class ReasonFilter(admin.SimpleListFilter):
+    title = _("reason")
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):
+        from retention.prediction_reports import REASONS
+
+        return [(code, label) for code, label, _q in REASONS]
+
+    def queryset(self, request, queryset):
+        from retention.prediction_reports import REASON_FILTERS
+
+        if self.value() in REASON_FILTERS:
+            return queryset.filter(REASON_FILTERS[self.value()])
+        return queryset
+
+
+class AtRiskActionForm(admin.helpers.ActionForm):
+    """The action bar's extra fields: who follows up, and which list to add to."""
+
+    assignee = forms.ModelChoiceField(
+        queryset=get_user_model().objects.filter(is_active=True, is_staff=True),
+        required=False, label=_("follow-up with"))
+    list_name = forms.CharField(required=False, max_length=100, label=_("list"),
+                                help_text=_("An existing list's name, or a new one."))
+
+
+@admin.register(AtRisk)
+class AtRiskAdmin(ReadOnlyAdmin):
+    """The nightly at-risk list, by value at risk, with actions to act on it."""
+
+    list_display = ["customer", "as_of", "value_at_risk", "predicted_value_12m", "chance",
+                    "why", "follow_up"]
+    list_filter = [LatestDayFilter, ReasonFilter, "customer__customer_type"]
+    list_select_related = ["customer"]
+    search_fields = ["customer__external_id", "customer__email", "customer__name",
+                     "customer__organisation_name"]
+    ordering = ["-value_at_risk", "customer_id"]
+    action_form = AtRiskActionForm
+    actions = ["assign_follow_up", "add_to_list"]
+    show_full_result_count = False
+    readonly_fields = [field.name for field in AtRisk._meta.fields]
+
+    def get_queryset(self, request):
+        follow_up = FollowUp.objects.filter(customer=OuterRef("customer_id"),
+                                            status=FollowUp.Status.OPEN)
+        return super().get_queryset(request).annotate(
+            follow_up_with=Subquery(follow_up.values("assigned_to__username")[:1]))
+
+    @admin.display(description=_("chance of no purchase in 90 days"), ordering="score")
+    def chance(self, row: AtRisk) -> str:
+        return f"{round(row.score * 100)} %"
+
+    @admin.display(description=_("why"))
+    def why(self, row: AtRisk) -> str:
+        return format_html("<ul>{}</ul>", format_html_join(
+            "", "<li>{}</li>", ((reason,) for reason in row.reasons())))
+
+    @admin.display(description=_("follow-up with"))
+    def follow_up(self, row: AtRisk) -> str:
+        return row.follow_up_with or "–"
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.has_perm("retention.add_followup"):
+            actions.pop("assign_follow_up", None)
+        if not request.user.has_perm("retention.add_reengagementmember"):
+            actions.pop("add_to_list", None)
+        return actions
+
+    @admin.action(description=_("Assign a follow-up (to the person chosen, or to me)"))
+    def assign_follow_up(self, request, queryset):
+        chosen = request.POST.get("assignee")
+        assignee = (get_user_model().objects.filter(pk=chosen, is_active=True).first()
+                    if chosen else request.user)
+        if assignee is None:
+            self.message_user(request, gettext("Choose an active staff user to follow up."),
+                              level="error")
+            return
+        done = followups.assign(queryset.values_list("customer_id", flat=True), to=assignee,
+                                by=request.user)
+        self.message_user(request, f"{done} " + gettext("Assigned to %(user)s.")
+                          % {"user": assignee.get_username()})
+
+    @admin.action(description=_("Add to the re-engagement list named below"))
+    def add_to_list(self, request, queryset):
+        try:
+            chosen, added = followups.add_to_list(
+                queryset.values_list("customer_id", flat=True),
+                list_name=request.POST.get("list_name", ""), by=request.user)
+        except followups.ListNameMissing as exc:
+            self.message_user(request, str(exc), level="error")
+            return
+        self.message_user(request, ngettext("%(added)s customer added to “%(list)s”.",
+                                            "%(added)s customers added to “%(list)s”.", added)
+                          % {"added": added, "list": chosen.name})
+
+
+@admin.register(FollowUp)
+class FollowUpAdmin(admin.ModelAdmin):
+    list_display = ["customer", "assigned_to", "status", "due_on", "reason", "created_at"]
+    list_filter = ["status", "assigned_to"]
+    list_select_related = ["customer", "assigned_to"]
+    search_fields = ["customer__external_id", "customer__email", "customer__name"]
+    raw_id_fields = ["customer"]
+    readonly_fields = ["created_by", "created_at", "done_at"]
+    actions = ["mark_done"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        if "status" in form.changed_data:
+            obj.done_at = timezone.now() if obj.status == FollowUp.Status.DONE else None
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Mark the selected follow-ups done"))
+    def mark_done(self, request, queryset):
+        done = followups.complete(queryset)
+        self.message_user(request, ngettext("%(n)s follow-up marked done.",
+                                            "%(n)s follow-ups marked done.", done) % {"n": done})
+
+
+class MembersFormSet(LatestOrdersFormSet):
+    def get_queryset(self):
+        # Each row is labelled with its customer's id and list's name: join them.
+        if not hasattr(self, "_latest"):
+            self._latest = (super(LatestOrdersFormSet, self).get_queryset()
+                            .select_related("customer", "list", "added_by")[:LATEST_ORDERS])
+        return self._latest
+
+
+class MembersInline(ReadOnlyInline):
+    model = ReEngagementMember
+    formset = MembersFormSet
+    fields = ["customer", "reasons", "added_by", "added_at"]
+    readonly_fields = fields
+    verbose_name_plural = _("latest members")
+
+
+@admin.register(ReEngagementList)
+class ReEngagementListAdmin(admin.ModelAdmin):
+    """Customers put aside for a win-back campaign; campaigns read the members."""
+
+    list_display = ["name", "description", "member_count", "created_at"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at"]
+    inlines = [MembersInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description=_("customers"), ordering="member_count")
+    def member_count(self, chosen: ReEngagementList) -> int:
+        return chosen.member_count
