@@ -92,10 +92,11 @@ def main() -> None:
     from django.db import connection
     from django.db.models import Max, Min
 
-    from retention import outbox, tasks
+    from retention.mail import outbox
+    from retention import tasks
     from retention.celery import app
     from retention.sales.models import Customer
-    from retention.models import OutboxMessage, Topic
+    from retention.mail.models import OutboxMessage, Topic
 
     count = options.messages
     with connection.cursor() as cursor:

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from retention import links, outbox
+from retention.mail import links, outbox
 from retention.sales.models import Customer, Enrolment
 from retention.models import LinkRequest
 

@@ -1,4 +1,7 @@
 """The admin of every area of the `retention` app, gathered for Django's autodiscovery (which
 imports an app's `admin` module). Each area registers its own models in its `admin.py`."""
 
-from retention.sales import admin as sales_admin  # noqa: F401
+from retention.sales import admin as sales_admin
+from retention.mail import admin as mail_admin
+
+__all__ = ["sales_admin", "mail_admin"]

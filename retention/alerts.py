@@ -20,7 +20,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from retention import outbox, snapshots
+from retention.mail import outbox
+from retention import snapshots
 from retention.money import money
 from retention.periods import month_start, months_before
 from retention.models import Alert, AlertRule, MetricSnapshot

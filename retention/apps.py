@@ -9,7 +9,7 @@ class RetentionConfig(AppConfig):
 
     def ready(self):
         # Connect their signal receivers.
-        from retention import webhooks  # noqa: F401
+        from retention.mail import webhooks  # noqa: F401
         from retention.sales import changes  # noqa: F401
 
         checks.register(secret_key_is_set, checks.Tags.security, deploy=True)

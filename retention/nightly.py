@@ -51,7 +51,6 @@ from retention import (
     alerts,
     atrisk,
     cohorts,
-    outbox,
     predictions,
     price_update,
     reports,
@@ -59,6 +58,7 @@ from retention import (
     snapshots,
     targets,
 )
+from retention.mail import outbox
 from retention.sales import changes, summaries
 from retention.models import ClvFit, MetricSnapshot, NightlyRun, StoredReport, Target
 from retention.sales.models import Customer, DataChange, Order

@@ -28,7 +28,7 @@ from rest_framework.fields import empty
 from rest_framework.settings import api_settings
 
 from retention.sales import catalogue, validation
-from retention import consent
+from retention.mail import consent
 from retention.sales.models import (
     Bundle,
     Course,

@@ -311,7 +311,7 @@ RETENTION_AT_RISK_OVERDUE_FACTOR = envfloat("RETENTION_AT_RISK_OVERDUE_FACTOR", 
                                             minimum=1, maximum=100)
 RETENTION_AT_RISK_ABANDONED_DAYS = envint("RETENTION_AT_RISK_ABANDONED_DAYS", "30", minimum=1)
 
-# Email to customers (retention/outbox.py, contact.py, links.py) ---------------------------
+# Email to customers (retention/mail/outbox.py, contact.py, links.py) ---------------------------
 # The business's name, as emails and the customers' pages show it.
 RETENTION_BUSINESS_NAME = env("RETENTION_BUSINESS_NAME", "Courses")
 # The contact budget: at most this many non-transactional emails per customer in this many days.

@@ -4,7 +4,8 @@ from datetime import date
 
 from celery import shared_task
 
-from retention import nightly, periods, outbox
+from retention import nightly, periods
+from retention.mail import outbox
 from retention.sales import summaries
 from retention.sales.models import Customer
 
@@ -26,7 +27,7 @@ def send_outbox(batch: int = 200, rounds: int = 50) -> dict[str, int]:
     """Send due emails, a batch at a time, until none is due (or `rounds` batches went).
 
     Any number may run at once, and a task may run twice: each message is claimed by one
-    worker only (retention.outbox).
+    worker only (retention.mail.outbox).
     """
     total: dict[str, int] = {}
     for _ in range(rounds):

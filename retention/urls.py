@@ -35,7 +35,7 @@ urlpatterns = [
     path("metrics/at-risk.csv", at_risk.at_risk_csv, name="at-risk-csv"),
     path("metrics/scorecard/", scorecard.scorecard, name="scorecard"),
     path("metrics/scorecard.csv", scorecard.scorecard_csv, name="scorecard-csv"),
-    # Customers' pages, reached by signed links in emails (retention/links.py).
+    # Customers' pages, reached by signed links in emails (retention/mail/links.py).
     path("c/<str:token>/", account.account_page, name="account"),
     path("p/<str:token>/", account.preferences_page, name="account-preferences"),
     path("u/<str:token>/", account.unsubscribe, name="unsubscribe"),

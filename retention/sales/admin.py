@@ -24,7 +24,6 @@ from django.conf import settings
 from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import (
     Case,
@@ -37,7 +36,6 @@ from django.db.models import (
     Subquery,
     When,
 )
-from django.forms.models import BaseInlineFormSet
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -46,8 +44,11 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from retention.sales import catalogue, summaries
-from retention import consent, followups, links, outbox, previews, targets
+from retention.mail import consent, links
+from retention import followups, targets
 from retention.money import money
+from retention.admin_base import LATEST_ROWS, LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
+from retention.mail.admin import ConsentInline, MessagesInline, PreferencesInline
 from retention.models import (
     AtRisk,
     ClvFit,
@@ -56,16 +57,13 @@ from retention.models import (
     ReEngagementMember,
     Alert,
     AlertRule,
-    ConsentRecord,
-    ContactPreferences,
     CustomerSegment,
-    OutboxMessage,
-    Suppression,
     MetricSnapshot,
     NightlyRun,
     StoredReport,
     Target,
 )
+from retention.mail.models import ConsentRecord
 from retention.sales.models import (
     Bundle,
     Course,
@@ -83,8 +81,6 @@ admin.site.site_header = _("Course retention")
 admin.site.site_title = _("Course retention admin")
 admin.site.index_title = _("Customers, catalogue and retention programs")
 
-# How many of a customer's orders their page shows; the rest are one link away.
-LATEST_ORDERS = 20
 # Customers refreshed per UPDATE; keeps `pk IN (...)` under SQLite's parameter limit.
 REFRESH_BATCH = 1000
 
@@ -94,32 +90,6 @@ def refresh_summaries(customer_ids) -> None:
     ids = sorted({int(pk) for pk in customer_ids if pk is not None})
     for start in range(0, len(ids), REFRESH_BATCH):
         summaries.refresh(Customer.objects.filter(pk__in=ids[start : start + REFRESH_BATCH]))
-
-
-class ReadOnlyInline(admin.TabularInline):
-    """An inline that shows history: no add, change or delete, only rows to read."""
-
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the application writes (history, snapshots, logs): staff read them, never edit."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # Customers ------------------------------------------------------------------------------------
@@ -151,47 +121,14 @@ class AcquisitionSourceFilter(admin.AllValuesFieldListFilter):
             yield choice
 
 
-class LatestOrdersFormSet(BaseInlineFormSet):
-    def get_queryset(self):
-        # A customer can have thousands of orders (or messages): load only the latest
-        # few, once (the formset asks for its queryset several times while rendering).
-        if not hasattr(self, "_latest"):
-            self._latest = super().get_queryset()[:LATEST_ORDERS]
-        return self._latest
-
-
 class LatestOrdersInline(ReadOnlyInline):
     model = Order
-    formset = LatestOrdersFormSet
+    formset = LatestRowsFormSet
     # Each row is headed by the order id, linked to its page (show_change_link).
     fields = ["ordered_at", "status", "amount", "currency", "coupon_code"]
     readonly_fields = fields
     show_change_link = True
     verbose_name_plural = _("latest orders")
-
-
-class MessagesInline(ReadOnlyInline):
-    model = OutboxMessage
-    formset = LatestOrdersFormSet
-    fields = ["created_at", "purpose", "kind", "status", "reason", "sent_at", "clicks"]
-    readonly_fields = fields
-    show_change_link = True
-    verbose_name_plural = _("latest emails")
-
-
-class ConsentInline(ReadOnlyInline):
-    model = ConsentRecord
-    formset = LatestOrdersFormSet
-    fields = ["recorded_at", "subject", "granted", "method", "wording", "detail"]
-    readonly_fields = fields
-    verbose_name_plural = _("consent history (latest changes)")
-
-
-class PreferencesInline(ReadOnlyInline):
-    model = ContactPreferences
-    fields = ["offers", "new_courses", "loyalty", "surveys", "paused_until", "updated_at"]
-    readonly_fields = fields
-    verbose_name_plural = _("email preferences (the customer sets them on their page)")
 
 
 @admin.register(Customer)
@@ -717,7 +654,6 @@ class MetricSnapshotAdmin(ReadOnlyAdmin):
     date_hierarchy = "start"
 
 
-
 @admin.register(StoredReport)
 class StoredReportAdmin(ReadOnlyAdmin):
     """Stored tables of the managers' pages; deleting one makes the next view compute it."""
@@ -743,7 +679,6 @@ class NightlyRunAdmin(ReadOnlyAdmin):
     list_display = ["night", "started_at", "finished_at", "outcomes"]
 
 
-
 @admin.register(CustomerSegment)
 class CustomerSegmentAdmin(ReadOnlyAdmin):
     """Read-only: segments are stored by the nightly job, one row per customer and date."""
@@ -755,7 +690,6 @@ class CustomerSegmentAdmin(ReadOnlyAdmin):
     search_fields = ["customer__external_id", "customer__email"]
     raw_id_fields = ["customer"]
     show_full_result_count = False
-
 
 
 @admin.register(AlertRule)
@@ -775,121 +709,7 @@ class AlertAdmin(ReadOnlyAdmin):
     list_filter = ["month"]
 
 
-
 # Email -------------------------------------------------------------------------------------
-
-
-@admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyAdmin):
-    """Every email, before and after it is sent; the workers write these rows."""
-
-    change_list_template = "admin/retention/outbox_change_list.html"
-    list_display = ["created_at", "to_email", "purpose", "kind", "status", "reason", "attempts",
-                    "sent_at", "clicks"]
-    list_filter = ["status", "kind", "topic", "purpose"]
-    date_hierarchy = "created_at"
-    search_fields = ["to_email", "purpose", "dedup_key", "customer__external_id"]
-    raw_id_fields = ["customer"]
-    list_select_related = ["customer"]
-    actions = ["resend"]
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    readonly_fields = ["public_id", "customer", "to_email", "kind", "topic", "purpose", "template",
-                       "subject", "body_text", "html_preview", "headers", "dedup_key", "priority",
-                       "status", "reason", "attempts", "last_error", "not_before", "expires_at",
-                       "claimed_at", "claimed_by", "sending_at", "sent_at", "clicks", "created_at",
-                       "updated_at"]
-    exclude = ["body_html"]
-
-    @admin.display(description=_("HTML part"))
-    def html_preview(self, message: OutboxMessage) -> str:
-        return format_html('<iframe title="{}" sandbox srcdoc="{}" style="width:100%;height:480px;'
-                           'border:1px solid #ccc"></iframe>', gettext("HTML part"),
-                           message.body_html)
-
-    def has_resend_permission(self, request) -> bool:
-        # Rows are never edited by hand, but staff who may change them may resend.
-        return request.user.has_perm("retention.change_outboxmessage")
-
-    @admin.action(description=_("Send the selected failed messages again"),
-                  permissions=["resend"])
-    def resend(self, request, queryset):
-        again = sum(outbox.resend(message) for message in queryset)
-        self.message_user(request, gettext("%(n)s failed messages queued again; the others were "
-                                           "not failed and were left alone.") % {"n": again})
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # history; RETENTION_OUTBOX_KEEP_DAYS removes old rows
-
-    def get_urls(self):
-        from django.urls import path
-
-        wrap = self.admin_site.admin_view
-        return [
-            path("daily/", wrap(self.daily_view), name="retention_outboxmessage_daily"),
-            path("templates/", wrap(self.templates_view), name="retention_outboxmessage_templates"),
-            *super().get_urls(),
-        ]
-
-    def daily_view(self, request):
-        from django.template.response import TemplateResponse
-
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        return TemplateResponse(request, "admin/retention/outbox_daily.html", {
-            **self.admin_site.each_context(request), "title": gettext("Email per day"),
-            "days": outbox.daily_counts(30), "opts": self.model._meta})
-
-    def templates_view(self, request):
-        from django.contrib import messages
-        from django.shortcuts import redirect
-        from django.template.response import TemplateResponse
-
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        chosen = request.POST.get("template") or request.GET.get("template") or \
-            previews.PREVIEWS[0].template
-        if chosen not in previews.BY_TEMPLATE:
-            chosen = previews.PREVIEWS[0].template
-        if request.method == "POST":
-            if not request.user.email:
-                messages.error(request, gettext("Your user has no email address to send to."))
-            else:
-                previews.test_send(chosen, request.user.email)
-                messages.success(request, gettext("A test of %(t)s is on its way to %(to)s.")
-                                 % {"t": chosen, "to": request.user.email})
-            return redirect(f"{request.path}?template={chosen}")
-        return TemplateResponse(request, "admin/retention/outbox_templates.html", {
-            **self.admin_site.each_context(request), "title": gettext("Email templates"),
-            "previews": previews.PREVIEWS, "chosen": previews.BY_TEMPLATE[chosen],
-            "message": previews.render(chosen), "opts": self.model._meta})
-
-
-@admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
-    """Addresses no email goes to; staff may add one (reason "Stopped by staff") or remove one."""
-
-    list_display = ["email", "reason", "detail", "created_at"]
-    list_filter = ["reason"]
-    search_fields = ["email"]
-
-    def save_model(self, request, obj, form, change):
-        obj.email = obj.email.strip().lower()
-        super().save_model(request, obj, form, change)
-
-
-@admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnlyAdmin):
-    """The evidence of every consent and preference change; never edited."""
-
-    list_display = ["recorded_at", "customer", "subject", "granted", "method"]
-    list_filter = ["subject", "granted", "method"]
-    search_fields = ["customer__external_id", "customer__email"]
-    raw_id_fields = ["customer"]
-    list_select_related = ["customer"]
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # Predicted value and customers at risk -------------------------------------------------------
@@ -1073,12 +893,12 @@ class FollowUpAdmin(admin.ModelAdmin):
                                             "%(n)s follow-ups marked done.", done) % {"n": done})
 
 
-class MembersFormSet(LatestOrdersFormSet):
+class MembersFormSet(LatestRowsFormSet):
     def get_queryset(self):
         # Each row is labelled with its customer's id and list's name: join them.
         if not hasattr(self, "_latest"):
-            self._latest = (super(LatestOrdersFormSet, self).get_queryset()
-                            .select_related("customer", "list", "added_by")[:LATEST_ORDERS])
+            self._latest = (super(LatestRowsFormSet, self).get_queryset()
+                            .select_related("customer", "list", "added_by")[:LATEST_ROWS])
         return self._latest
 
 

@@ -17,8 +17,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from retention import account, consent, links, outbox
-from retention.models import ConsentRecord, Topic
+from retention import account
+from retention.mail import consent, links, outbox
+from retention.mail.models import ConsentRecord, Topic
 
 PAUSES = [("", gettext_lazy("No pause")), ("7", gettext_lazy("1 week")),
           ("30", gettext_lazy("1 month")), ("90", gettext_lazy("3 months"))]

@@ -8,8 +8,8 @@ import pytest
 import time_machine
 from playwright.sync_api import expect
 
-from retention import consent, links
-from retention.models import ConsentRecord
+from retention.mail import consent, links
+from retention.mail.models import ConsentRecord
 from tests.e2e.conftest import serious_accessibility_problems
 from tests.factories import CourseFactory, CustomerFactory, EnrolmentFactory
 

@@ -13,16 +13,16 @@ from anymail.signals import AnymailTrackingEvent, tracking
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from retention import consent, links, outbox
-from retention.models import (
+from retention.mail import consent, links, outbox
+from retention.mail.models import (
     ConsentRecord,
     ContactPreferences,
     EmailClick,
-    LinkRequest,
     OutboxMessage,
     Suppression,
     Topic,
 )
+from retention.models import LinkRequest
 from tests.factories import CourseFactory, CustomerFactory, EnrolmentFactory
 
 pytestmark = pytest.mark.django_db
@@ -316,3 +316,15 @@ def test_a_link_lifetime_per_purpose(thandi, settings):
         with pytest.raises(links.LinkExpired):
             links.read(account_token, "account")
         assert links.read(unsubscribe_token, "unsubscribe").data == {"t": "offers"}
+
+
+@pytest.mark.django_db
+def test_links_signed_before_the_module_moved_still_open():
+    """Links already in customers' inboxes were signed with the salt "retention.links.PURPOSE"
+    (the module's first path); moving the module must not change it."""
+    from django.core import signing
+
+    customer = CustomerFactory(email="salt@example.com")
+    old = signing.dumps({"c": customer.pk, "g": customer.link_generation},
+                        salt="retention.links.account", compress=True)
+    assert links.read(old, "account").customer == customer

@@ -1,6 +1,6 @@
 """The outbox: every email stored first, sent once, only where consent, budget and hours allow.
 
-What the outbox guarantees, step by step (retention/outbox.py):
+What the outbox guarantees, step by step (retention/mail/outbox.py):
 - queueing is exactly once per deduplication key;
 - up to the hand-over to the mail server, delivery is *at least once*: a queued or
   claimed message is sent later if a worker stops, a server is down or a task dies;
@@ -18,8 +18,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from retention import consent, outbox
-from retention.models import ConsentRecord, OutboxMessage, Suppression, Topic
+from retention.mail import consent, outbox
+from retention.mail.models import ConsentRecord, OutboxMessage, Suppression, Topic
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

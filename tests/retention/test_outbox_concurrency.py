@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from retention import outbox
-from retention.models import OutboxMessage, Topic
+from retention.mail import outbox
+from retention.mail.models import OutboxMessage, Topic
 from tests.factories import CustomerFactory
 
 pytestmark = [

@@ -9,8 +9,8 @@ service (see django-anymail's documentation) with ANYMAIL_WEBHOOK_SECRET.
 from anymail.signals import tracking
 from django.dispatch import receiver
 
-from retention import consent
-from retention.models import ConsentRecord, Suppression
+from retention.mail import consent
+from retention.mail.models import ConsentRecord, Suppression
 from retention.sales.models import Customer
 
 

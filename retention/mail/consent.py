@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from retention.models import ConsentRecord, ContactPreferences, OutboxMessage, Topic
+from retention.mail.models import ConsentRecord, ContactPreferences, OutboxMessage, Topic
 from retention.sales.models import Customer
 
 MARKETING = "marketing"

@@ -47,8 +47,8 @@ from django.db.models.functions import TruncDate
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from retention import consent, contact, links
-from retention.models import ContactPreferences, EmailClick, OutboxMessage, Suppression
+from retention.mail import consent, contact, links
+from retention.mail.models import ContactPreferences, EmailClick, OutboxMessage, Suppression
 from retention.sales.models import Customer
 
 log = logging.getLogger(__name__)

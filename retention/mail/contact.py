@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from retention.models import OutboxMessage
+from retention.mail.models import OutboxMessage
 
 # A message spends its customer's budget when a worker takes it to send (claimed), and
 # gives it back only if it goes back to the queue (the sweep, after its worker stopped).

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 
-from retention import outbox
-from retention.models import OutboxMessage, Topic
+from retention.mail import outbox
+from retention.mail.models import OutboxMessage, Topic
 
 Kind = OutboxMessage.Kind
 

@@ -46,6 +46,8 @@ class Link:
 
 
 def _salt(purpose: str) -> str:
+    # The module's path when the first links were sent, kept so that they still open: a
+    # salt is part of every signature.
     return f"retention.links.{purpose}"
 
 
