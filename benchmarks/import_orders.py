@@ -14,10 +14,8 @@ import argparse
 import csv
 import os
 import random
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

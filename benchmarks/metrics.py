@@ -241,7 +241,8 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from retention import cohorts, metrics, nightly, segments
+    from retention.figures import cohorts, metrics, segments
+    from retention import nightly
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT (SELECT count(*) FROM retention_customer),"
@@ -285,7 +286,7 @@ def main() -> None:
     best, median, _table = timed(lambda: cohorts.table(date(2025, 12, 1), metrics_data.AS_OF),
                                  options.repeat)
     print(f"   cohort table, 12 months: best {best:6.2f} s, median {median:6.2f} s", flush=True)
-    from retention.models import CustomerSegment
+    from retention.figures.models import CustomerSegment
 
     CustomerSegment.objects.filter(snapshot_on=metrics_data.AS_OF).delete()  # a new night's
     best, _median, sizes = timed(lambda: segments.snapshot(metrics_data.AS_OF))

@@ -52,7 +52,8 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Round, TruncDate
 from scipy import stats
 
-from retention import predictions, reports
+from retention import predictions
+from retention.figures import reports
 from retention.periods import is_month_end, midnight
 from retention.models import AtRisk, CustomerPrediction
 from retention.sales.models import Enrolment, Membership, Order, SupportTicket

@@ -38,7 +38,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from retention.sales import catalogue, ingest
-from retention import segments, targets
+from retention.figures import segments, targets
 from retention.money import round_half_up
 from retention.periods import add_months, month_ends_before, quarter_start
 from retention.sales.models import (
@@ -52,7 +52,7 @@ from retention.sales.models import (
     PriceChange,
     SupportTicket,
 )
-from retention.models import CustomerSegment, MetricSnapshot, StoredReport
+from retention.figures.models import CustomerSegment, MetricSnapshot, StoredReport
 
 HISTORY_DAYS = 730  # two years of orders, ending at the as-of date
 # About four months: more than a quarter and two weeks, so that the courses launched in

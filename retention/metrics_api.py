@@ -8,7 +8,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from retention import cohorts, metrics, price_update, segments
+from retention.figures import cohorts, metrics, price_update, segments
 from retention.money import as_json
 
 

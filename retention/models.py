@@ -4,21 +4,17 @@ module (`retention.sales.models`, …), never from here, so that this gathering 
 close an import circle."""
 
 from retention.sales.models import (
-    Alert,
-    AlertRule,
     AtRisk,
     Bundle,
     ClvFit,
     Course,
     Customer,
     CustomerPrediction,
-    CustomerSegment,
     DataChange,
     Enrolment,
     FollowUp,
     LinkRequest,
     Membership,
-    MetricSnapshot,
     NightlyRun,
     Offering,
     Order,
@@ -26,9 +22,7 @@ from retention.sales.models import (
     PriceChange,
     ReEngagementList,
     ReEngagementMember,
-    StoredReport,
     SupportTicket,
-    Target,
 )
 from retention.mail.models import (
     ConsentRecord,
@@ -37,6 +31,14 @@ from retention.mail.models import (
     OutboxMessage,
     Suppression,
     Topic,
+)
+from retention.figures.models import (
+    Alert,
+    AlertRule,
+    CustomerSegment,
+    MetricSnapshot,
+    StoredReport,
+    Target,
 )
 
 __all__ = [

@@ -46,21 +46,12 @@ from django.conf import settings
 from django.db.models import Min
 from django.utils import timezone
 
-from retention import (
-    periods,
-    alerts,
-    atrisk,
-    cohorts,
-    predictions,
-    price_update,
-    reports,
-    segments,
-    snapshots,
-    targets,
-)
+from retention import periods, atrisk, predictions
+from retention.figures import alerts, cohorts, price_update, reports, segments, snapshots, targets
 from retention.mail import outbox
 from retention.sales import changes, summaries
-from retention.models import ClvFit, MetricSnapshot, NightlyRun, StoredReport, Target
+from retention.models import ClvFit, NightlyRun
+from retention.figures.models import MetricSnapshot, StoredReport, Target
 from retention.sales.models import Customer, DataChange, Order
 
 log = logging.getLogger(__name__)

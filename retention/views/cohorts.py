@@ -2,7 +2,7 @@
 
     /metrics/cohorts/?start=2025-01&end=2025-12   (months; default the last 12 to yesterday)
 
-The table is cohort_retention's (retention.cohorts), stored as a report and read back.
+The table is cohort_retention's (retention.figures.cohorts), stored as a report and read back.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import date
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention import cohorts, metrics
+from retention.figures import cohorts, metrics
 from retention.periods import last_complete_day, month_end, month_start
 from retention.views.access import csv_download, managers_only
 

@@ -17,7 +17,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention import drilldown, metrics, segments
+from retention.figures import drilldown, metrics, segments
 from retention.periods import last_complete_day
 from retention.views.access import csv_download, managers_only
 from retention.views.overview import SUBSET_FIELDS, parse

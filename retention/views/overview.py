@@ -1,6 +1,6 @@
 """The managers' overview: every metric for a period and a subset, against the previous period
 and the quarter's targets, with trend charts. Figures are read from stored snapshots
-(retention.snapshots), computed and stored on a first view."""
+(retention.figures.snapshots), computed and stored on a first view."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention import drilldown, metrics, reports, segments, snapshots, targets
+from retention.figures import drilldown, metrics, reports, segments, snapshots, targets
 from retention.sales.models import Course
-from retention.models import Target
+from retention.figures.models import Target
 from retention.periods import (
     ONE_DAY,
     Period,

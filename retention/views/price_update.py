@@ -11,7 +11,7 @@ from datetime import date
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention import price_update
+from retention.figures import price_update
 from retention.periods import last_complete_day
 from retention.views.access import csv_download, managers_only
 

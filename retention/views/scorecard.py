@@ -8,8 +8,8 @@ from datetime import date
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention import metrics, targets
-from retention.models import Target
+from retention.figures import metrics, targets
+from retention.figures.models import Target
 from retention.periods import last_complete_day, quarter_bounds, quarter_of
 from retention.views.access import blank, csv_download, managers_only
 from retention.views.overview import stored_figures

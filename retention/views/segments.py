@@ -13,8 +13,8 @@ from datetime import date
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention import segments
-from retention.models import StoredReport
+from retention.figures import segments
+from retention.figures.models import StoredReport
 from retention.views.access import csv_download, managers_only
 
 

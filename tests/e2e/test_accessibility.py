@@ -7,7 +7,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from retention import atrisk, predictions, segments, targets
+from retention import atrisk, predictions
+from retention.figures import segments, targets
 from retention.sales import summaries
 from retention.models import ClvFit
 from retention.sales.models import Customer, PriceChange

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from retention import segments
+from retention.figures import segments
 from retention.sales import summaries
 from tests.factories import CustomerFactory, OrderFactory
 

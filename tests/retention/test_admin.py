@@ -611,7 +611,7 @@ def test_admin_pages_carry_the_site_name(admin_client):
 
 
 def test_the_target_list_shows_each_targets_status(admin_client):
-    from retention import targets
+    from retention.figures import targets
 
     targets.load_plan(2025, 3)
 

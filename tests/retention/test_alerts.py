@@ -6,8 +6,9 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Group
 
-from retention import alerts, nightly
-from retention.models import Alert, AlertRule
+from retention.figures import alerts
+from retention import nightly
+from retention.figures.models import Alert, AlertRule
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db

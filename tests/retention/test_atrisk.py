@@ -11,7 +11,8 @@ import time_machine
 from django.db.models import Case, IntegerField, Value, When
 
 from retention import atrisk, predictions
-from retention.models import AtRisk, ClvFit, CustomerPrediction, StoredReport
+from retention.models import AtRisk, ClvFit, CustomerPrediction
+from retention.figures.models import StoredReport
 from retention.sales.models import SupportTicket
 from tests.factories import (
     CourseFactory,

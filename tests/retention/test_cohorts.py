@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import CommandError, call_command
 
-from retention import cohorts, metrics
+from retention.figures import cohorts, metrics
 from retention.sales import summaries
 from tests.factories import CustomerFactory, OrderFactory
 

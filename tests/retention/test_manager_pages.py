@@ -11,9 +11,9 @@ from django.contrib.auth.models import Group
 from django.db.models import F
 
 from retention.sales import ingest, summaries
-from retention import segments, snapshots
+from retention.figures import segments, snapshots
 from retention.sales.models import DataChange, PriceChange
-from retention.models import MetricSnapshot, StoredReport
+from retention.figures.models import MetricSnapshot, StoredReport
 from tests.factories import CourseFactory, CustomerFactory, MembershipFactory, OrderFactory
 from tests.retention.test_metrics import Q3, scenario  # noqa: F401  (fixture)
 

@@ -25,7 +25,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from retention import metrics
+from retention.figures import metrics
 from retention.sales import summaries
 from retention.periods import Period
 from tests.factories import (

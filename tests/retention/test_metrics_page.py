@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db.models import F
 
-from retention import targets
+from retention.figures import targets
 from retention.sales.models import DataChange
 from retention.views.overview import parse
 from tests.factories import CustomerFactory, OrderFactory
@@ -127,7 +127,7 @@ def test_the_page_runs_the_same_queries_whatever_the_number_of_customers(
 
 
 def test_the_trend_shows_eight_quarters_from_snapshots(manager_client):
-    from retention.models import MetricSnapshot
+    from retention.figures.models import MetricSnapshot
 
     manager_client.get("/metrics/")
 

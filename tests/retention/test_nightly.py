@@ -11,10 +11,12 @@ from django.db.models import F
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from retention.sales import ingest, summaries
-from retention import metrics, nightly, segments, snapshots
+from retention.figures import metrics, segments, snapshots
+from retention import nightly
 from retention.money import as_json
 from retention.sales.models import Customer, DataChange, Order
-from retention.models import CustomerSegment, MetricSnapshot, NightlyRun, StoredReport
+from retention.figures.models import CustomerSegment, MetricSnapshot, StoredReport
+from retention.models import NightlyRun
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,8 @@ import pytest
 from django.core.management import call_command
 from scipy import optimize
 
-from retention import clv, metrics, predictions
+from retention import clv, predictions
+from retention.figures import metrics
 from retention.models import ClvFit, CustomerPrediction
 from tests.factories import CustomerFactory, OrderFactory
 

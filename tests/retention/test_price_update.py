@@ -14,7 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from retention.sales import catalogue
-from retention import price_update
+from retention.figures import price_update
 from tests.factories import CourseFactory, CustomerFactory, OrderFactory, OrderLineFactory
 
 pytestmark = pytest.mark.django_db

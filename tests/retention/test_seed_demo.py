@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from retention import segments
+from retention.figures import segments
 from retention.sales import summaries
 from retention.sales.models import (
     Bundle,

@@ -19,8 +19,8 @@ from decimal import Decimal
 
 import pytest
 
-from retention import segments
-from retention.models import CustomerSegment
+from retention.figures import segments
+from retention.figures.models import CustomerSegment
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +110,7 @@ def test_the_migration_matrix_counts_moves_and_the_revenue_at_stake(customers):
 
 
 def test_metrics_of_a_segment_follow_the_customers_in_it_at_the_start(customers, api_client):
-    from retention import metrics
+    from retention.figures import metrics
 
     segments.snapshot(date(2025, 6, 30))
 
@@ -132,7 +132,7 @@ def test_metrics_of_a_segment_follow_the_customers_in_it_at_the_start(customers,
 
 
 def test_a_segment_without_a_snapshot_is_explained(customers):
-    from retention import metrics
+    from retention.figures import metrics
 
     with pytest.raises(metrics.InvalidPeriod, match="no segment snapshot on or before 2025-07-01"):
         metrics.compute(date(2025, 7, 1), date(2025, 9, 30), subset=metrics.Subset(segment="loyalist"))

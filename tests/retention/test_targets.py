@@ -7,9 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from retention import targets
-from retention.models import Target
-from retention.targets import Status
+from retention.figures import targets
+from retention.figures.models import Target
+from retention.figures.targets import Status
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retention import cohorts, metrics
+from retention.figures import cohorts, metrics
 from retention.money import as_json
 
 

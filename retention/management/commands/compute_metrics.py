@@ -5,7 +5,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retention import metrics, snapshots
+from retention.figures import metrics, snapshots
 from retention.money import as_json
 
 

@@ -4,7 +4,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retention import price_update
+from retention.figures import price_update
 from retention.money import dumps
 
 

@@ -1,7 +1,7 @@
 """The customers behind a figure: who churned, who came back, who took up something new.
 
 Each set is the filter that the figure counts, applied to the same per-customer rows
-(retention.metrics.per_customer) or the same subqueries, so a list always holds as
+(retention.figures.counting.per_customer) or the same subqueries, so a list always holds as
 many customers as its figure says. `customers(name, start, end, subset=...)` returns
 a Customer queryset; the pages paginate and export it.
 """
@@ -15,11 +15,12 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from retention import metrics
-from retention.metrics import ACTIVE_END, ACTIVE_START, BOUGHT, Bounds
+from retention.figures import metrics
+from retention.figures import counting
+from retention.figures.counting import ACTIVE_END, ACTIVE_START, BOUGHT, Bounds
 from retention.periods import Period
 from retention.sales.models import Customer
-from retention.models import CustomerSegment
+from retention.figures.models import CustomerSegment
 
 
 class UnknownSet(LookupError):
@@ -34,7 +35,7 @@ class CustomerSet:
 
     def rule(self, bounds: Bounds) -> Q | None:
         """The condition on per-customer rows, or None for the sets counted otherwise."""
-        existing = metrics.existing(bounds)
+        existing = counting.existing(bounds)
         return {
             "active_start": ACTIVE_START,
             "active_end": ACTIVE_END,
@@ -95,12 +96,12 @@ def customers(name: str, start: date, end: date, *, subset: metrics.Subset | Non
     within = options.subset.customers()
     rule = SETS[name].rule(bounds)
     if rule is not None:
-        rows = metrics.per_customer(bounds, within).filter(rule).values("customer")
+        rows = counting.per_customer(bounds, within).filter(rule).values("customer")
         return Customer.objects.filter(pk__in=rows)
     if name == "referrers":
         return metrics.referrers(bounds, within)
     # engaged: took up something new, and active at the start
-    active = metrics.per_customer(bounds, within).filter(ACTIVE_START).values("customer")
+    active = counting.per_customer(bounds, within).filter(ACTIVE_START).values("customer")
     return metrics.engaged_with_new(period, options, bounds).filter(pk__in=active)
 
 

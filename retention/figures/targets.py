@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from retention import metrics
+from retention.figures import metrics
 from retention.money import growth, money
 from retention.periods import previous_quarter, quarter_bounds
-from retention.models import Target
+from retention.figures.models import Target
 
 LOWER_IS_BETTER = frozenset({"churn_rate", "churned_customers", "mrr_churned", "mrr_churn_rate"})
 

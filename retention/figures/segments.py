@@ -34,10 +34,10 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear, TruncDate
 
-from retention import reports
+from retention.figures import reports
 from retention.money import money
 from retention.periods import is_month_end, midnight
-from retention.models import CustomerSegment, StoredReport
+from retention.figures.models import CustomerSegment, StoredReport
 from retention.sales.models import Order
 
 LOOKBACK_DAYS = 365

@@ -23,8 +23,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from retention.sales import changes
-from retention import metrics
-from retention.models import MetricSnapshot
+from retention.figures import metrics
+from retention.figures.models import MetricSnapshot
 from retention.money import as_json
 from retention.periods import Period, month_start, quarter_start
 

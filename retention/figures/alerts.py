@@ -21,10 +21,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from retention.mail import outbox
-from retention import snapshots
+from retention.figures import snapshots
 from retention.money import money
 from retention.periods import month_start, months_before
-from retention.models import Alert, AlertRule, MetricSnapshot
+from retention.figures.models import Alert, AlertRule, MetricSnapshot
 
 MANAGERS = "Managers"
 

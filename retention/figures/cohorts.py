@@ -22,8 +22,8 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from retention import reports
-from retention.metrics import InvalidPeriod
+from retention.figures import reports
+from retention.figures.metrics import InvalidPeriod
 from retention.money import money, rate
 from retention.periods import add_months, midnight, month_start, months_between
 from retention.sales.models import Customer, Order

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from retention import metrics, reports
+from retention.figures import metrics, reports
 from retention.money import ratio
 from retention.sales.models import PriceChange
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from retention.sales import changes
 from retention.sales.models import Customer
-from retention.models import StoredReport
+from retention.figures.models import StoredReport
 from retention.money import as_json
 
 
