@@ -5,7 +5,7 @@
                              [--skip-lifetimes] [--lifetimes-python PATH]
                              [--lifetimes-customers N] [--profile]
 
-1. Arrays only (retention/clv.py, no database): N customers drawn with `simulate_bgnbd`
+1. Arrays only (retention/value/clv.py, no database): N customers drawn with `simulate_bgnbd`
    (fixed seed; r=0.243, alpha=4.414, a=0.793, b=2.426, the CDNOW estimates of Fader, Hardie
    and Lee; T a whole number of days, uniform on 1..104 weeks per customer) and the repeat
    buyers' mean spend with `simulate_gamma_gamma` (p=6.25, q=3.74, gamma=15.44). Timed, best
@@ -111,7 +111,7 @@ def blas_info() -> list[str]:
 
 
 def simulate(customers: int, seed: int):
-    from retention import clv
+    from retention.value import clv
 
     rng = np.random.default_rng(seed)
     # T in whole days, as the application computes it (days from the first purchase / 7).
@@ -125,7 +125,7 @@ def simulate(customers: int, seed: int):
 
 def score_arrays(params, gg_params, x, t_x, T, m):
     """What predictions.score computes per customer, on plain arrays."""
-    from retention import clv
+    from retention.value import clv
 
     alive = clv.BGNBD.probability_alive(params, x, t_x, T)
     expected = clv.BGNBD.expected_purchases(params, x, t_x, T, clv.WEEKS_PER_YEAR)
@@ -136,7 +136,7 @@ def score_arrays(params, gg_params, x, t_x, T, m):
 
 
 def arrays_part(options, report) -> dict:
-    from retention import clv
+    from retention.value import clv
 
     print(f"\n1. arrays only: {options.customers:,} customers simulated (seed {options.seed})",
           flush=True)
@@ -295,7 +295,7 @@ def three_figures(ours: float, theirs: float) -> bool:
 
 
 def lifetimes_part(options, arrays: dict, report) -> None:
-    from retention import clv
+    from retention.value import clv
 
     python = options.lifetimes_python
     x, t_x, T = arrays["x"], arrays["t_x"], arrays["T"]
@@ -378,8 +378,8 @@ def database_part(options, report) -> None:
     from django.conf import settings
     from django.db import connection, transaction
 
-    from retention import predictions
-    from retention.models import ClvFit, CustomerPrediction
+    from retention.value import predictions
+    from retention.value.models import ClvFit, CustomerPrediction
 
     as_of = metrics_data.AS_OF
     with connection.cursor() as cursor:

@@ -4,5 +4,6 @@ imports an app's `admin` module). Each area registers its own models in its `adm
 from retention.sales import admin as sales_admin
 from retention.mail import admin as mail_admin
 from retention.figures import admin as figures_admin
+from retention.value import admin as value_admin
 
-__all__ = ["sales_admin", "mail_admin", "figures_admin"]
+__all__ = ["sales_admin", "mail_admin", "figures_admin", "value_admin"]

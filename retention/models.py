@@ -4,15 +4,11 @@ module (`retention.sales.models`, …), never from here, so that this gathering 
 close an import circle."""
 
 from retention.sales.models import (
-    AtRisk,
     Bundle,
-    ClvFit,
     Course,
     Customer,
-    CustomerPrediction,
     DataChange,
     Enrolment,
-    FollowUp,
     LinkRequest,
     Membership,
     NightlyRun,
@@ -20,8 +16,6 @@ from retention.sales.models import (
     Order,
     OrderLine,
     PriceChange,
-    ReEngagementList,
-    ReEngagementMember,
     SupportTicket,
 )
 from retention.mail.models import (
@@ -39,6 +33,14 @@ from retention.figures.models import (
     MetricSnapshot,
     StoredReport,
     Target,
+)
+from retention.value.models import (
+    AtRisk,
+    ClvFit,
+    CustomerPrediction,
+    FollowUp,
+    ReEngagementList,
+    ReEngagementMember,
 )
 
 __all__ = [

@@ -13,8 +13,8 @@ data that changed since the previous run, not all history:
    snapshots older than RETENTION_SEGMENT_KEEP_DAYS are deleted, except those of
    the last day of a month, which are kept for good;
 3. predictions: the predicted-value models fitted on the orders up to `night` and
-   every customer's predictions stored (retention/predictions.py), then the customers
-   at risk scored from them (retention/atrisk.py); both keep daily rows for
+   every customer's predictions stored (retention/value/predictions.py), then the customers
+   at risk scored from them (retention/value/atrisk.py); both keep daily rows for
    RETENTION_SEGMENT_KEEP_DAYS days and month-end ones for good;
 4. snapshots: the day's, the month-to-date's and the quarter-to-date's metrics,
    for all customers and for every subset a manager has looked at this quarter;
@@ -46,11 +46,13 @@ from django.conf import settings
 from django.db.models import Min
 from django.utils import timezone
 
-from retention import periods, atrisk, predictions
+from retention import periods
+from retention.value import atrisk, predictions
 from retention.figures import alerts, cohorts, price_update, reports, segments, snapshots, targets
 from retention.mail import outbox
 from retention.sales import changes, summaries
-from retention.models import ClvFit, NightlyRun
+from retention.value.models import ClvFit
+from retention.models import NightlyRun
 from retention.figures.models import MetricSnapshot, StoredReport, Target
 from retention.sales.models import Customer, DataChange, Order
 

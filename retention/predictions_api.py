@@ -34,11 +34,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from retention import atrisk, predictions
+from retention.value import atrisk, predictions
 from retention.api import FIELD_ERRORS, path_key
-from retention.models import AtRisk, ClvFit, CustomerPrediction
+from retention.value.models import AtRisk, ClvFit, CustomerPrediction
 from retention.sales.models import Customer
-from retention.prediction_reports import REASON_FILTERS, REASONS, reason_codes
+from retention.value.reports import REASON_FILTERS, REASONS, reason_codes
 
 # ---------------------------------------------------------------------------------------------
 # What the answers look like (the fit's description is the dict predictions.describe makes)

@@ -291,7 +291,7 @@ RETENTION_METRICS_PARALLEL = envbool("RETENTION_METRICS_PARALLEL", "1")
 # Rows an API bulk call may carry.
 ORDERS_BULK_MAX = envint("ORDERS_BULK_MAX", "1000", minimum=1)
 
-# Predicted value and customers at risk (retention/predictions.py, retention/atrisk.py) ------
+# Predicted value and customers at risk (retention/value/predictions.py, retention/value/atrisk.py) ------
 # Fewer customers, or fewer repeat buyers (bought on two days or more), than these and the
 # models are not fitted: predictions follow the simple rule instead, and say so.
 RETENTION_CLV_MIN_CUSTOMERS = envint("RETENTION_CLV_MIN_CUSTOMERS", "200", minimum=1)

@@ -40,7 +40,7 @@ from retention.figures.counting import Bounds, activity, side_by_side
 from retention.money import growth, money, rate, ratio, round_half_up
 from retention.periods import Period
 from retention.sales.models import Bundle, Course, Customer, Enrolment, Membership, Order, OrderLine
-from retention.models import ClvFit, CustomerPrediction
+from retention.value.models import ClvFit, CustomerPrediction
 from retention.figures.models import CustomerSegment
 
 KEYS = (

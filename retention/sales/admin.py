@@ -20,9 +20,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django import forms
 from django.contrib import admin
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import (
     Case,
@@ -30,32 +28,23 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
-    OuterRef,
     Q,
-    Subquery,
     When,
 )
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import format_lazy
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from retention.sales import catalogue, summaries
 from retention.mail import consent, links
-from retention import followups
 from retention.money import money
-from retention.admin_base import LATEST_ROWS, LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
+from retention.admin_base import LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
 from retention.mail.admin import ConsentInline, MessagesInline, PreferencesInline
-from retention.models import (
-    AtRisk,
-    ClvFit,
-    FollowUp,
-    ReEngagementList,
-    ReEngagementMember,
-    NightlyRun,
-)
+from retention.value.models import FollowUp
+from retention.models import NightlyRun
 from retention.mail.models import ConsentRecord
 from retention.sales.models import (
     Bundle,
@@ -601,213 +590,3 @@ class NightlyRunAdmin(ReadOnlyAdmin):
 # Predicted value and customers at risk -------------------------------------------------------
 
 
-@admin.register(ClvFit)
-class ClvFitAdmin(ReadOnlyAdmin):
-    """Every fit of the predicted-value models with its health, kept for the record."""
-
-    list_display = ["as_of", "purpose", "customers", "repeat_customers", "method",
-                    "bgnbd_converged", "gamma_gamma_converged", "correlation", "seconds"]
-    list_filter = ["purpose", "purchases_method", "spend_method"]
-    date_hierarchy = "as_of"
-    readonly_fields = ["as_of", "purpose", "created_at", "customers", "repeat_customers",
-                       "purchases_method", "spend_method", "fallback_reasons", "bgnbd",
-                       "gamma_gamma", "monthly_discount", "holdout_weeks", "holdout", "seconds"]
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # its predictions refer to it (the nightly prune deletes both)
-
-    @admin.display(description=_("predictions made with"))
-    def method(self, fit: ClvFit) -> str:
-        return fit.method_summary()
-
-    @admin.display(description=_("BG/NBD converged"), boolean=True)
-    def bgnbd_converged(self, fit: ClvFit):
-        return fit.bgnbd.get("converged") if fit.bgnbd else None
-
-    @admin.display(description=_("Gamma-Gamma converged"), boolean=True)
-    def gamma_gamma_converged(self, fit: ClvFit):
-        return fit.gamma_gamma.get("converged") if fit.gamma_gamma else None
-
-    @admin.display(description=_("frequency–spend correlation"))
-    def correlation(self, fit: ClvFit):
-        value = (fit.gamma_gamma or {}).get("frequency_spend_correlation")
-        return "–" if value is None else f"{value:.3f}"
-
-
-class LatestDayFilter(admin.SimpleListFilter):
-    """The at-risk list of one night; the latest by default (older nights are history)."""
-
-    title = _("night")
-    parameter_name = "day"
-
-    def lookups(self, request, model_admin):
-        days = (AtRisk.objects.order_by("-as_of").values_list("as_of", flat=True)
-                .distinct()[:40])
-        return [(day.isoformat(), day.isoformat()) for day in days]
-
-    def value(self):
-        return super().value() or next(iter(self.lookup_choices), (None,))[0]
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {"selected": self.value() == lookup, "display": title,
-                   "query_string": changelist.get_query_string({self.parameter_name: lookup})}
-
-    def queryset(self, request, queryset):
-        return queryset.filter(as_of=self.value()) if self.value() else queryset
-
-
-class ReasonFilter(admin.SimpleListFilter):
-    title = _("reason")
-    parameter_name = "reason"
-
-    def lookups(self, request, model_admin):
-        from retention.prediction_reports import REASONS
-
-        return [(code, label) for code, label, _q in REASONS]
-
-    def queryset(self, request, queryset):
-        from retention.prediction_reports import REASON_FILTERS
-
-        if self.value() in REASON_FILTERS:
-            return queryset.filter(REASON_FILTERS[self.value()])
-        return queryset
-
-
-class AtRiskActionForm(admin.helpers.ActionForm):
-    """The action bar's extra fields: who follows up, and which list to add to."""
-
-    assignee = forms.ModelChoiceField(
-        queryset=get_user_model().objects.filter(is_active=True, is_staff=True),
-        required=False, label=_("follow-up with"))
-    list_name = forms.CharField(required=False, max_length=100, label=_("list"),
-                                help_text=_("An existing list's name, or a new one."))
-
-
-@admin.register(AtRisk)
-class AtRiskAdmin(ReadOnlyAdmin):
-    """The nightly at-risk list, by value at risk, with actions to act on it."""
-
-    list_display = ["customer", "as_of", "value_at_risk", "predicted_value_12m", "chance",
-                    "why", "follow_up"]
-    list_filter = [LatestDayFilter, ReasonFilter, "customer__customer_type"]
-    list_select_related = ["customer"]
-    search_fields = ["customer__external_id", "customer__email", "customer__name",
-                     "customer__organisation_name"]
-    ordering = ["-value_at_risk", "customer_id"]
-    action_form = AtRiskActionForm
-    actions = ["assign_follow_up", "add_to_list"]
-    show_full_result_count = False
-    readonly_fields = [field.name for field in AtRisk._meta.fields]
-
-    def get_queryset(self, request):
-        follow_up = FollowUp.objects.filter(customer=OuterRef("customer_id"),
-                                            status=FollowUp.Status.OPEN)
-        return super().get_queryset(request).annotate(
-            follow_up_with=Subquery(follow_up.values("assigned_to__username")[:1]))
-
-    @admin.display(description=_("chance of no purchase in 90 days"), ordering="score")
-    def chance(self, row: AtRisk) -> str:
-        return f"{round(row.score * 100)} %"
-
-    @admin.display(description=_("why"))
-    def why(self, row: AtRisk) -> str:
-        return format_html("<ul>{}</ul>", format_html_join(
-            "", "<li>{}</li>", ((reason,) for reason in row.reasons())))
-
-    @admin.display(description=_("follow-up with"))
-    def follow_up(self, row: AtRisk) -> str:
-        return row.follow_up_with or "–"
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not request.user.has_perm("retention.add_followup"):
-            actions.pop("assign_follow_up", None)
-        if not request.user.has_perm("retention.add_reengagementmember"):
-            actions.pop("add_to_list", None)
-        return actions
-
-    @admin.action(description=_("Assign a follow-up (to the person chosen, or to me)"))
-    def assign_follow_up(self, request, queryset):
-        chosen = request.POST.get("assignee")
-        assignee = (get_user_model().objects.filter(pk=chosen, is_active=True).first()
-                    if chosen else request.user)
-        if assignee is None:
-            self.message_user(request, gettext("Choose an active staff user to follow up."),
-                              level="error")
-            return
-        done = followups.assign(queryset.values_list("customer_id", flat=True), to=assignee,
-                                by=request.user)
-        self.message_user(request, f"{done} " + gettext("Assigned to %(user)s.")
-                          % {"user": assignee.get_username()})
-
-    @admin.action(description=_("Add to the re-engagement list named below"))
-    def add_to_list(self, request, queryset):
-        try:
-            chosen, added = followups.add_to_list(
-                queryset.values_list("customer_id", flat=True),
-                list_name=request.POST.get("list_name", ""), by=request.user)
-        except followups.ListNameMissing as exc:
-            self.message_user(request, str(exc), level="error")
-            return
-        self.message_user(request, ngettext("%(added)s customer added to “%(list)s”.",
-                                            "%(added)s customers added to “%(list)s”.", added)
-                          % {"added": added, "list": chosen.name})
-
-
-@admin.register(FollowUp)
-class FollowUpAdmin(admin.ModelAdmin):
-    list_display = ["customer", "assigned_to", "status", "due_on", "reason", "created_at"]
-    list_filter = ["status", "assigned_to"]
-    list_select_related = ["customer", "assigned_to"]
-    search_fields = ["customer__external_id", "customer__email", "customer__name"]
-    raw_id_fields = ["customer"]
-    readonly_fields = ["created_by", "created_at", "done_at"]
-    actions = ["mark_done"]
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            obj.created_by = request.user
-        if "status" in form.changed_data:
-            obj.done_at = timezone.now() if obj.status == FollowUp.Status.DONE else None
-        super().save_model(request, obj, form, change)
-
-    @admin.action(description=_("Mark the selected follow-ups done"))
-    def mark_done(self, request, queryset):
-        done = followups.complete(queryset)
-        self.message_user(request, ngettext("%(n)s follow-up marked done.",
-                                            "%(n)s follow-ups marked done.", done) % {"n": done})
-
-
-class MembersFormSet(LatestRowsFormSet):
-    def get_queryset(self):
-        # Each row is labelled with its customer's id and list's name: join them.
-        if not hasattr(self, "_latest"):
-            self._latest = (super(LatestRowsFormSet, self).get_queryset()
-                            .select_related("customer", "list", "added_by")[:LATEST_ROWS])
-        return self._latest
-
-
-class MembersInline(ReadOnlyInline):
-    model = ReEngagementMember
-    formset = MembersFormSet
-    fields = ["customer", "reasons", "added_by", "added_at"]
-    readonly_fields = fields
-    verbose_name_plural = _("latest members")
-
-
-@admin.register(ReEngagementList)
-class ReEngagementListAdmin(admin.ModelAdmin):
-    """Customers put aside for a win-back campaign; campaigns read the members."""
-
-    list_display = ["name", "description", "member_count", "created_at"]
-    search_fields = ["name"]
-    readonly_fields = ["created_at"]
-    inlines = [MembersInline]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(member_count=Count("members"))
-
-    @admin.display(description=_("customers"), ordering="member_count")
-    def member_count(self, chosen: ReEngagementList) -> int:
-        return chosen.member_count

@@ -24,10 +24,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from retention import atrisk, followups, prediction_reports, predictions
-from retention.models import ClvFit, ReEngagementList
+from retention.value import atrisk, followups, predictions, reports
+from retention.value.models import ClvFit, ReEngagementList
 from retention.sales.models import Customer
-from retention.prediction_reports import REASONS, SORTS, RiskFilter
+from retention.value.reports import REASONS, SORTS, RiskFilter
 from retention.periods import last_complete_day
 from retention.views.access import csv_download, day_asked, managers_only
 
@@ -83,7 +83,7 @@ def _filter_asked(query) -> tuple[RiskFilter, list[str]]:
     chosen = RiskFilter(reason=query.get("reason", ""),
                         customer_type=query.get("customer_type", ""),
                         sort=query.get("sort", "value_at_risk"))
-    if chosen.reason and chosen.reason not in prediction_reports.REASON_FILTERS:
+    if chosen.reason and chosen.reason not in reports.REASON_FILTERS:
         errors.append(_("Unknown reason %(reason)s; showing every reason.")
                       % {"reason": chosen.reason})
         chosen.reason = ""
@@ -145,7 +145,7 @@ def _act(request) -> HttpResponseRedirect:
 def at_risk_page(request):
     if request.method == "POST":
         return _act(request)
-    available = prediction_reports.at_risk_days()
+    available = reports.at_risk_days()
     day, errors = _day_asked(request.GET, available)
     chosen, filter_errors = _filter_asked(request.GET)
     errors += filter_errors
@@ -156,7 +156,7 @@ def at_risk_page(request):
         context["errors"] = [_("No at-risk list yet: the nightly job makes one "
                                "(manage.py run_nightly).")]
         return render(request, "retention/at_risk.html", context)
-    paginator = Paginator(prediction_reports.at_risk_rows(day, chosen), PAGE_SIZE)
+    paginator = Paginator(reports.at_risk_rows(day, chosen), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -166,7 +166,7 @@ def at_risk_page(request):
     context.update({
         "fit": predictions.describe(fit),
         "available": available[:60], "page": page, "count": paginator.count,
-        "summary": prediction_reports.at_risk_summary(day, chosen), "query": query.urlencode(),
+        "summary": reports.at_risk_summary(day, chosen), "query": query.urlencode(),
         "may_act": may["assign"] or may["add_to_list"], "may": may,
         "form": ActForm() if may["assign"] or may["add_to_list"] else None,
         "lists": ReEngagementList.objects.order_by("name") if may["add_to_list"] else [],
@@ -176,11 +176,11 @@ def at_risk_page(request):
 
 @managers_only
 def at_risk_csv(request):
-    available = prediction_reports.at_risk_days()
+    available = reports.at_risk_days()
     day, _errors = _day_asked(request.GET, available)
     chosen, _filter_errors = _filter_asked(request.GET)
     if day is None:
-        return csv_download("at-risk.csv", prediction_reports.CSV_COLUMNS, [])
-    return csv_download(f"at-risk-{day}.csv", prediction_reports.CSV_COLUMNS,
-                        prediction_reports.as_csv_rows(
-                            prediction_reports.at_risk_rows(day, chosen)), stream=True)
+        return csv_download("at-risk.csv", reports.CSV_COLUMNS, [])
+    return csv_download(f"at-risk-{day}.csv", reports.CSV_COLUMNS,
+                        reports.as_csv_rows(
+                            reports.at_risk_rows(day, chosen)), stream=True)

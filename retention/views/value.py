@@ -15,8 +15,8 @@ from datetime import date
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention import prediction_reports, predictions
-from retention.models import ClvFit
+from retention.value import predictions, reports
+from retention.value.models import ClvFit
 from retention.periods import last_complete_day
 from retention.views.access import csv_download, day_asked, managers_only
 
@@ -56,23 +56,23 @@ def holdout_gap(record: ClvFit | None) -> dict | None:
 
 @managers_only
 def value_page(request):
-    available = prediction_reports.prediction_days()
+    available = reports.prediction_days()
     day, errors = _day_asked(request.GET, available)
     if day is None:
         return render(request, "retention/value.html", {"errors": [
             _("No predictions yet: the nightly job makes them (manage.py run_nightly).")]})
     fit = ClvFit.objects.filter(purpose=ClvFit.Purpose.NIGHTLY, as_of=day).order_by(
         "-created_at").first()
-    tenths = prediction_reports.distribution(day)
+    tenths = reports.distribution(day)
     holdout = predictions.stored_holdout(last_complete_day())
     return render(request, "retention/value.html", {
         "errors": errors, "day": day, "available": available[:60],
         "fit": health(fit) if fit else predictions.describe(None),
-        "summary": prediction_reports.value_summary(day),
+        "summary": reports.value_summary(day),
         "tenths": tenths,
         "chart": {"labels": [str(row["label"]) for row in tenths],
                   "values": [float(row["value"]) for row in tenths]},
-        "top": prediction_reports.top_customers(day),
+        "top": reports.top_customers(day),
         "holdout": holdout,
         "holdout_chart": holdout_chart(holdout),
         "holdout_gap": holdout_gap(holdout),
@@ -83,14 +83,14 @@ def value_page(request):
 @managers_only
 def value_csv(request):
     """Every customer's prediction of the day (the latest by default), highest value first."""
-    available = prediction_reports.prediction_days()
+    available = reports.prediction_days()
     day, _errors = _day_asked(request.GET, available)
     header = ["customer_id", "name", "email", "type", "as_of", "probability_active", "expected_purchases_12m",
               "expected_value_per_purchase", "predicted_value_12m", "value_at_risk",
               "no_purchase_90d_probability", "repeat_purchases", "recency_weeks", "age_weeks"]
     if day is None:
         return csv_download("predicted-value.csv", header, [])
-    rows = prediction_reports.predictions_on(day)
+    rows = reports.predictions_on(day)
     return csv_download(f"predicted-value-{day}.csv", header, (
         [p.customer.external_id, p.customer.display_name, p.customer.email,
          p.customer.customer_type, p.as_of.isoformat(), round(p.probability_active, 4),

@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from retention import atrisk, predictions
+from retention.value import atrisk, predictions
 from retention.sales import summaries
-from retention.models import ClvFit, FollowUp, ReEngagementList
+from retention.value.models import ClvFit, FollowUp, ReEngagementList
 from tests.factories import CustomerFactory, EnrolmentFactory, OrderFactory, SupportTicketFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

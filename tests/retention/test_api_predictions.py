@@ -12,8 +12,8 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from retention import atrisk, predictions
-from retention.models import AtRisk, ClvFit, CustomerPrediction
+from retention.value import atrisk, predictions
+from retention.value.models import AtRisk, ClvFit, CustomerPrediction
 from retention.sales.models import Customer
 from tests.factories import CustomerFactory, OrderFactory
 

@@ -10,8 +10,8 @@ import pytest
 import time_machine
 from django.db.models import Case, IntegerField, Value, When
 
-from retention import atrisk, predictions
-from retention.models import AtRisk, ClvFit, CustomerPrediction
+from retention.value import atrisk, predictions
+from retention.value.models import AtRisk, ClvFit, CustomerPrediction
 from retention.figures.models import StoredReport
 from retention.sales.models import SupportTicket
 from tests.factories import (

@@ -1,4 +1,4 @@
-"""The predicted-value models' mathematics (retention/clv.py), without the database.
+"""The predicted-value models' mathematics (retention/value/clv.py), without the database.
 
 What a user relies on: the fitted parameters are the maximum-likelihood ones (the
 gradient the optimiser follows is the likelihood's), a fit on data drawn from known
@@ -16,7 +16,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from scipy import optimize, special
 
-from retention import clv
+from retention.value import clv
 
 BGNBD_TRUE = (0.25, 4.0, 0.8, 2.5)  # r, alpha, a, b: close to the CDNOW fit
 GAMMA_GAMMA_TRUE = (6.0, 4.0, 15.0)  # p, q, gamma: close to the CDNOW spend fit

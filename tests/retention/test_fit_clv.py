@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from retention import clv
-from retention.models import ClvFit, CustomerPrediction
+from retention.value import clv
+from retention.value.models import ClvFit, CustomerPrediction
 from tests.factories import CustomerFactory, OrderFactory
 from tests.retention.test_predictions import CDNOW, import_cdnow
 

@@ -169,8 +169,8 @@ def test_the_scorecard_explains_a_bad_quarter_and_refuses_other_staff(manager_cl
 def test_the_predicted_value_card_says_which_predictions_it_read(manager_client):
     from django.utils import timezone
 
-    from retention import predictions
-    from retention.models import ClvFit
+    from retention.value import predictions
+    from retention.value.models import ClvFit
 
     yesterday = timezone.localdate() - timedelta(days=1)
     for n in range(3):

@@ -224,7 +224,7 @@ def test_after_a_night_the_overview_only_reads(client, django_user_model,
 
 
 def test_a_night_stores_predictions_and_the_at_risk_list_once_however_often_it_runs():
-    from retention.models import AtRisk, ClvFit, CustomerPrediction
+    from retention.value.models import AtRisk, ClvFit, CustomerPrediction
     from retention.sales.models import SupportTicket
 
     import_orders(("A-1", "C-1", "2025-05-10", "100", "paid"),

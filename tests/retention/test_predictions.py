@@ -1,4 +1,4 @@
-"""Predicted customer value on the business's orders (retention/predictions.py).
+"""Predicted customer value on the business's orders (retention/value/predictions.py).
 
 The published CDNOW sample (tests/data/README.md) read through import_orders and the
 Order table must give Fader, Hardie and Lee's (2005) BG/NBD fit and Fader and Hardie's
@@ -18,9 +18,9 @@ import pytest
 from django.core.management import call_command
 from scipy import optimize
 
-from retention import clv, predictions
+from retention.value import clv, predictions
 from retention.figures import metrics
-from retention.models import ClvFit, CustomerPrediction
+from retention.value.models import ClvFit, CustomerPrediction
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from retention import atrisk, followups, predictions
-from retention.models import (
+from retention.value import atrisk, followups, predictions
+from retention.value.models import (
     AtRisk,
     ClvFit,
     CustomerPrediction,

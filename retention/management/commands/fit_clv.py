@@ -6,8 +6,8 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from retention import predictions
-from retention.models import ClvFit
+from retention.value import predictions
+from retention.value.models import ClvFit
 
 
 class Command(BaseCommand):

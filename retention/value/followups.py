@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from retention.models import AtRisk, FollowUp, ReEngagementList, ReEngagementMember
+from retention.value.models import AtRisk, FollowUp, ReEngagementList, ReEngagementMember
 from retention.sales.models import Customer
 
 REASON_LENGTH = 500  # FollowUp.reason and ReEngagementMember.reasons

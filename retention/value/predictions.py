@@ -1,4 +1,4 @@
-"""Predicted customer value: the models of retention/clv.py fitted on the business's orders.
+"""Predicted customer value: the models of retention/value/clv.py fitted on the business's orders.
 
 `fit(as_of)` reads every customer's purchase history up to `as_of` in one set-based
 query, fits BG/NBD (purchases) and Gamma-Gamma (spend per purchase), scores every
@@ -44,9 +44,9 @@ from django.db.models import Sum
 from django.db.models.functions import TruncDate
 
 from retention.sales import changes
-from retention import clv
+from retention.value import clv
 from retention.periods import is_month_end, last_month_end, midnight
-from retention.models import ClvFit, CustomerPrediction
+from retention.value.models import ClvFit, CustomerPrediction
 from retention.sales.models import Order
 
 NO_PURCHASE_DAYS = 90  # the at-risk score: no purchase in the next 90 days

@@ -1,6 +1,6 @@
 """Customers at risk: who is slipping away, why, and how far the list can be trusted.
 
-`score(as_of)` runs nightly after the predictions (retention/predictions.py) and
+`score(as_of)` runs nightly after the predictions (retention/value/predictions.py) and
 writes one AtRisk row for every customer still counted active on `as_of` (a paid
 order within the activity window) who shows at least one of these signs:
 
@@ -52,10 +52,10 @@ from django.db.models import (
 from django.db.models.functions import Cast, Coalesce, Round, TruncDate
 from scipy import stats
 
-from retention import predictions
+from retention.value import predictions
 from retention.figures import reports
 from retention.periods import is_month_end, midnight
-from retention.models import AtRisk, CustomerPrediction
+from retention.value.models import AtRisk, CustomerPrediction
 from retention.sales.models import Enrolment, Membership, Order, SupportTicket
 
 BACKTEST_REPORT = "atrisk-backtest"
