@@ -9,7 +9,6 @@ from retention.sales.models import (
     Customer,
     DataChange,
     Enrolment,
-    LinkRequest,
     Membership,
     NightlyRun,
     Offering,
@@ -25,6 +24,9 @@ from retention.mail.models import (
     OutboxMessage,
     Suppression,
     Topic,
+)
+from retention.account.models import (
+    LinkRequest,
 )
 from retention.figures.models import (
     Alert,

@@ -507,20 +507,3 @@ class NightlyRun(models.Model):
 
     def __str__(self) -> str:
         return f"night of {self.night} at {self.started_at:%Y-%m-%d %H:%M}"
-
-
-# Email: the outbox, consent, suppression and customer links --------------------------------
-
-
-class LinkRequest(models.Model):
-    """A request for a fresh link, kept an hour or so to rate-limit them (retention/mail/links.py)."""
-
-    email_hash = models.CharField(max_length=64, help_text=_("SHA-256 of the address asked for."))
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    requested_at = models.DateTimeField()
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["email_hash", "requested_at"], name="retention_linkreq_email"),
-            models.Index(fields=["ip", "requested_at"], name="retention_linkreq_ip"),
-        ]

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from retention import account
+from retention.account import fresh_links, sections
 from retention.mail import consent, links, outbox
 from retention.mail.models import ConsentRecord, Topic
 
@@ -86,7 +86,7 @@ def _preferences_page(request, token: str, purpose: str, template: str):
         "customer": customer, "form": form, "saved": request.GET.get("saved") == "1",
         "paused_until": preferences.paused_until if preferences.paused_until
         and preferences.paused_until > timezone.now() else None,
-        "sections": account.sections_for(customer) if purpose == "account" else [],
+        "sections": sections.sections_for(customer) if purpose == "account" else [],
         "business_name": settings.RETENTION_BUSINESS_NAME,
     })
 
@@ -153,9 +153,9 @@ def fresh_link(request):
     context = {"form": form, "business_name": settings.RETENTION_BUSINESS_NAME}
     if request.method == "POST" and form.is_valid():
         try:
-            account.request_fresh_link(form.cleaned_data["email"],
+            fresh_links.request_fresh_link(form.cleaned_data["email"],
                                        ip=request.META.get("REMOTE_ADDR"))
-        except account.TooManyRequests:
+        except fresh_links.TooManyRequests:
             return render(request, "account/fresh_link.html", {**context, "too_many": True},
                           status=429)
         return render(request, "account/fresh_link.html", {**context, "sent": True})

@@ -22,7 +22,7 @@ from retention.mail.models import (
     Suppression,
     Topic,
 )
-from retention.models import LinkRequest
+from retention.account.models import LinkRequest
 from tests.factories import CourseFactory, CustomerFactory, EnrolmentFactory
 
 pytestmark = pytest.mark.django_db

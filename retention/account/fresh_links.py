@@ -1,62 +1,18 @@
-"""The customer's page, reached by a signed link, and fresh links for those whose link expired.
-
-The page is made of sections: retention contributes the customer's courses and email
-preferences; the loyalty, surveys and offers apps add theirs (points and tier, offers,
-referral link) with `register_section`, without retention importing them.
-"""
+"""Fresh links for customers whose link expired: asked for by address, rate-limited, and
+answered the same whether the address is known, so the page reveals nothing."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from retention.account.models import LinkRequest
 from retention.mail import links, outbox
-from retention.sales.models import Customer, Enrolment
-from retention.models import LinkRequest
-
-
-@dataclass(frozen=True)
-class Section:
-    """A part of the customer's page: a template and the context it needs."""
-
-    order: int
-    template: str
-    context: Callable[[Customer], dict | None]  # None: nothing to show for this customer
-
-
-SECTIONS: list[Section] = []
-
-
-def register_section(section: Section) -> None:
-    """Add a section to every customer's page (apps call this in their AppConfig.ready)."""
-    if section not in SECTIONS:
-        SECTIONS.append(section)
-        SECTIONS.sort(key=lambda s: s.order)
-
-
-def sections_for(customer: Customer) -> list[tuple[str, dict]]:
-    """(template, context) of each section that has something to show."""
-    shown = []
-    for section in SECTIONS:
-        context = section.context(customer)
-        if context is not None:
-            shown.append((section.template, context))
-    return shown
-
-
-def _courses(customer: Customer) -> dict | None:
-    enrolments = list(Enrolment.objects.filter(customer=customer).select_related("course")
-                      .order_by("completed_on", "-last_activity_at", "-started_on")[:20])
-    return {"enrolments": enrolments} if enrolments else None
-
-
-register_section(Section(order=10, template="account/section_courses.html", context=_courses))
+from retention.sales.models import Customer
 
 
 class TooManyRequests(Exception):
