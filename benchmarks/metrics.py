@@ -297,7 +297,7 @@ def main() -> None:
 
     if not options.skip_nightly:
         print("\n4. nightly runs")
-        from retention.models import NightlyRun
+        from retention.nightly.models import NightlyRun
 
         NightlyRun.objects.all().delete()
         night = metrics_data.AS_OF

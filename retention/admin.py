@@ -5,5 +5,6 @@ from retention.sales import admin as sales_admin
 from retention.mail import admin as mail_admin
 from retention.figures import admin as figures_admin
 from retention.value import admin as value_admin
+from retention.nightly import admin as nightly_admin
 
-__all__ = ["sales_admin", "mail_admin", "figures_admin", "value_admin"]
+__all__ = ["sales_admin", "mail_admin", "figures_admin", "value_admin", "nightly_admin"]

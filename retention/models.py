@@ -10,7 +10,6 @@ from retention.sales.models import (
     DataChange,
     Enrolment,
     Membership,
-    NightlyRun,
     Offering,
     Order,
     OrderLine,
@@ -43,6 +42,9 @@ from retention.value.models import (
     FollowUp,
     ReEngagementList,
     ReEngagementMember,
+)
+from retention.nightly.models import (
+    NightlyRun,
 )
 
 __all__ = [

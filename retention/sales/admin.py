@@ -44,7 +44,6 @@ from retention.money import money
 from retention.admin_base import LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
 from retention.mail.admin import ConsentInline, MessagesInline, PreferencesInline
 from retention.value.models import FollowUp
-from retention.models import NightlyRun
 from retention.mail.models import ConsentRecord
 from retention.sales.models import (
     Bundle,
@@ -578,13 +577,6 @@ class DataChangeAdmin(ReadOnlyAdmin):
 
     list_display = ["recorded_at", "source", "first_day"]
     list_filter = ["source"]
-
-
-@admin.register(NightlyRun)
-class NightlyRunAdmin(ReadOnlyAdmin):
-    """Read-only history of the nightly pipeline: when it ran and what each step did."""
-
-    list_display = ["night", "started_at", "finished_at", "outcomes"]
 
 
 # Predicted value and customers at risk -------------------------------------------------------

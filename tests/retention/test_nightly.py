@@ -16,7 +16,7 @@ from retention import nightly
 from retention.money import as_json
 from retention.sales.models import Customer, DataChange, Order
 from retention.figures.models import CustomerSegment, MetricSnapshot, StoredReport
-from retention.models import NightlyRun
+from retention.nightly.models import NightlyRun
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db

@@ -52,7 +52,7 @@ from retention.figures import alerts, cohorts, price_update, reports, segments, 
 from retention.mail import outbox
 from retention.sales import changes, summaries
 from retention.value.models import ClvFit
-from retention.models import NightlyRun
+from retention.nightly.models import NightlyRun
 from retention.figures.models import MetricSnapshot, StoredReport, Target
 from retention.sales.models import Customer, DataChange, Order
 
