@@ -43,7 +43,7 @@ urlpatterns = [
     path("link/", account.fresh_link, name="fresh-link"),
     # An email service's delivery webhooks (bounces, complaints), through django-anymail.
     path("anymail/", include("anymail.urls")),
-    path("api/v1/", include("retention.api_urls")),
+    path("api/v1/", include("retention.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

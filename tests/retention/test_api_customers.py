@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from retention.sales.models import Customer
-from retention.serializers import CustomerSerializer
+from retention.api.customers import CustomerSerializer
 from tests.factories import CustomerFactory, OrganisationFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The read-only API of the predictions and the at-risk list (retention/predictions_api.py)."""
+"""The read-only API of the predictions and the at-risk list (retention/api/predictions.py)."""
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal

@@ -35,7 +35,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from retention.value import atrisk, predictions
-from retention.api import FIELD_ERRORS, path_key
+from retention.api.base import FIELD_ERRORS, path_key
 from retention.value.models import AtRisk, ClvFit, CustomerPrediction
 from retention.sales.models import Customer
 from retention.value.reports import REASON_FILTERS, REASONS, reason_codes

@@ -3,8 +3,8 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from retention import api, predictions_api
-from retention.metrics_api import (
+from retention.api import activity, catalogue, customers, orders, predictions
+from retention.api.metrics import (
     CohortsView,
     MetricsView,
     MigrationView,
@@ -25,15 +25,15 @@ class Router(DefaultRouter):
 
 
 router = Router()
-router.register("customers", api.CustomerViewSet, basename="customer")
-router.register("courses", api.CourseViewSet, basename="course")
-router.register("bundles", api.BundleViewSet, basename="bundle")
-router.register("price-changes", api.PriceChangeViewSet, basename="price-change")
-router.register("orders", api.OrderViewSet, basename="order")
-router.register("memberships", api.MembershipViewSet, basename="membership")
-router.register("tickets", api.SupportTicketViewSet, basename="ticket")
-router.register("predictions", predictions_api.PredictionViewSet, basename="prediction")
-router.register("at-risk", predictions_api.AtRiskViewSet, basename="at-risk")
+router.register("customers", customers.CustomerViewSet, basename="customer")
+router.register("courses", catalogue.CourseViewSet, basename="course")
+router.register("bundles", catalogue.BundleViewSet, basename="bundle")
+router.register("price-changes", catalogue.PriceChangeViewSet, basename="price-change")
+router.register("orders", orders.OrderViewSet, basename="order")
+router.register("memberships", activity.MembershipViewSet, basename="membership")
+router.register("tickets", activity.SupportTicketViewSet, basename="ticket")
+router.register("predictions", predictions.PredictionViewSet, basename="prediction")
+router.register("at-risk", predictions.AtRiskViewSet, basename="at-risk")
 
 urlpatterns = [
     path("metrics/", MetricsView.as_view(), name="metrics"),
@@ -41,22 +41,22 @@ urlpatterns = [
     path("metrics/segments/", SegmentsView.as_view(), name="metrics-segments"),
     path("metrics/migration/", MigrationView.as_view(), name="metrics-migration"),
     path("metrics/price-update/", PriceUpdateView.as_view(), name="metrics-price-update"),
-    path("predictions/fit/", predictions_api.FitView.as_view(), name="prediction-fit"),
+    path("predictions/fit/", predictions.FitView.as_view(), name="prediction-fit"),
     path(
         "customers/<str:customer_id>/prediction/",
-        predictions_api.CustomerPredictionView.as_view(),
+        predictions.CustomerPredictionView.as_view(),
         name="customer-prediction",
     ),
-    path("at-risk/backtest/", predictions_api.BacktestView.as_view(), name="at-risk-backtest"),
+    path("at-risk/backtest/", predictions.BacktestView.as_view(), name="at-risk-backtest"),
     # An enrolment's key is its customer and its course, so its URL has both.
     path(
         "enrolments/",
-        api.EnrolmentViewSet.as_view({"get": "list", "post": "create"}),
+        activity.EnrolmentViewSet.as_view({"get": "list", "post": "create"}),
         name="enrolment-list",
     ),
     path(
         "enrolments/<str:customer_id>/<str:course>/",
-        api.EnrolmentViewSet.as_view(
+        activity.EnrolmentViewSet.as_view(
             {"get": "retrieve", "put": "update", "patch": "partial_update"}
         ),
         name="enrolment-detail",
