@@ -1,6 +1,6 @@
-"""Demo data: two years of an online-course business, generated from a seed.
+"""The demo business: two years of an online-course business, drawn from one generator.
 
-`seed` fills the domain tables with customers, a catalogue of 30 courses and
+`DemoBusiness.build` fills the domain tables with customers, a catalogue of 30 courses and
 5 bundles, two years of orders ending at the as-of date, a price update about
 four months before it, memberships, enrolments and support tickets.
 
@@ -32,187 +32,49 @@ from decimal import Decimal
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from retention.sales import catalogue, ingest
-from retention.figures import segments, targets
-from retention.money import round_half_up
-from retention.periods import add_months, month_ends_before, quarter_start
-from retention.sales.models import (
-    Bundle,
-    Course,
-    Customer,
-    Enrolment,
-    Membership,
-    Order,
-    OrderLine,
-    PriceChange,
-    SupportTicket,
+from retention.demo.data import (
+    ACQUISITION_GROWTH,
+    ALPHA,
+    BATCH,
+    BUNDLES,
+    CATALOGUE,
+    COMPANY_KINDS,
+    COMPANY_WORDS,
+    COMPLAINT_SHARE,
+    COUPONS,
+    DEPARTMENTS,
+    EARLY_ACCESS_COURSE,
+    FIRST_NAMES,
+    HISTORY_DAYS,
+    INSTITUTION_KINDS,
+    LAST_NAMES,
+    LEVEL_DIGIT,
+    LEVEL_PRICE_TENS,
+    MEMBERSHIP_PLANS,
+    NEW_COURSES,
+    ORGANISATION_DROPOUT_FACTOR,
+    ORGANISATION_RATE_FACTOR,
+    PRICE_UPDATE_DAYS_BEFORE,
+    RECENT_BUNDLE,
+    SECTOR_WEIGHTS,
+    SECTORS,
+    SOURCE_WEIGHTS,
+    SOURCES,
+    TICKET_CATEGORIES,
+    TICKET_SUBJECTS,
+    TICKET_WEIGHTS,
+    TOWNS,
+    A,
+    B,
+    R,
 )
-from retention.figures.models import CustomerSegment, MetricSnapshot, StoredReport
-
-HISTORY_DAYS = 730  # two years of orders, ending at the as-of date
-# About four months: more than a quarter and two weeks, so that the courses launched in
-# the as-of date's quarter, early access included, only ever sell at new-era prices.
-PRICE_UPDATE_DAYS_BEFORE = 122
-# BG/NBD parameters, time in weeks: a mean rate of 1.3 purchases a year but a very
-# skewed one (shape 0.25), and a mean drop-out probability of 0.24 after each repeat.
-# With two years of history about two thirds of customers buy once and one in six
-# buys three times or more.
-R, ALPHA = 0.25, 10.0
-A, B = 0.8, 2.5
-# Organisations buy for teams: more often, and they stay longer.
-ORGANISATION_RATE_FACTOR, ORGANISATION_DROPOUT_FACTOR = 2.5, 0.7
-ACQUISITION_GROWTH = 0.8  # new customers a day grow by e^0.8 = 2.2x over the two years
-BATCH = 1000
-
-# category: (code prefix, [(level, title), ...]); levels ascend, and so do launch dates.
-CATALOGUE = {
-    "business": ("bus", [
-        ("beginner", "Business Fundamentals"),
-        ("beginner", "Finance for Non-Financial Managers"),
-        ("intermediate", "Business Strategy in Practice"),
-        ("intermediate", "Negotiation Skills"),
-        ("advanced", "Advanced Business Analysis"),
-    ]),
-    "data": ("dat", [
-        ("beginner", "Excel for Data Analysis"),
-        ("beginner", "Introduction to SQL"),
-        ("intermediate", "Data Visualisation with Power BI"),
-        ("intermediate", "Python for Data Analysis"),
-        ("intermediate", "Generative AI for Business"),
-        ("advanced", "Machine Learning Foundations"),
-    ]),
-    "project management": ("pm", [
-        ("beginner", "Project Management Essentials"),
-        ("beginner", "Agile and Scrum Basics"),
-        ("intermediate", "Risk and Stakeholder Management"),
-        ("advanced", "PMP Exam Preparation"),
-        ("advanced", "Programme and Portfolio Management"),
-    ]),
-    "leadership": ("lead", [
-        ("beginner", "First-Time Manager"),
-        ("beginner", "Emotional Intelligence at Work"),
-        ("intermediate", "Coaching and Feedback"),
-        ("intermediate", "Leading Hybrid Teams"),
-        ("advanced", "Strategic Leadership"),
-    ]),
-    "compliance": ("comp", [
-        ("beginner", "Data Protection Essentials"),
-        ("beginner", "Anti-Money-Laundering Basics"),
-        ("beginner", "Workplace Health and Safety"),
-        ("intermediate", "Corporate Governance"),
-    ]),
-    "digital marketing": ("mkt", [
-        ("beginner", "Digital Marketing Fundamentals"),
-        ("beginner", "Social Media Marketing"),
-        ("intermediate", "Search Engine Optimisation"),
-        ("advanced", "Marketing Analytics"),
-        ("advanced", "Marketing Automation"),
-    ]),
-}
-# Launched in the as-of date's quarter, in this order; the second sold early access.
-NEW_COURSES = ("Leading Hybrid Teams", "Generative AI for Business", "Marketing Automation")
-EARLY_ACCESS_COURSE = NEW_COURSES[1]
-LEVEL_DIGIT = {"beginner": 1, "intermediate": 2, "advanced": 3}
-LEVEL_PRICE_TENS = {"beginner": (80, 150), "intermediate": (150, 260), "advanced": (260, 420)}
-BUNDLES = [
-    ("data-analyst-path", "Data Analyst Path", [
-        "Excel for Data Analysis", "Introduction to SQL", "Data Visualisation with Power BI",
-        "Python for Data Analysis"]),
-    ("project-manager-path", "Project Manager Path", [
-        "Project Management Essentials", "Agile and Scrum Basics",
-        "Risk and Stakeholder Management", "PMP Exam Preparation"]),
-    ("new-manager-kit", "New Manager Kit", [
-        "First-Time Manager", "Emotional Intelligence at Work", "Coaching and Feedback",
-        "Negotiation Skills", "Finance for Non-Financial Managers", "Business Fundamentals"]),
-    ("compliance-essentials", "Compliance Essentials", [
-        "Data Protection Essentials", "Anti-Money-Laundering Basics",
-        "Workplace Health and Safety"]),
-    ("digital-marketing-pro", "Digital Marketing Pro", [
-        "Digital Marketing Fundamentals", "Social Media Marketing", "Search Engine Optimisation",
-        "Marketing Analytics"]),
-]
-RECENT_BUNDLE = "digital-marketing-pro"  # launched a few weeks before the as-of date
-
-COUPONS = {"WELCOME10": 10, "LOYAL15": 15, "TEAM20": 20, "BLACKFRIDAY25": 25,
-           "EARLYBIRD20": 20, "SCHOLARSHIP": 100}
-SECTORS = ["company", "government", "municipality", "institution"]
-SECTOR_WEIGHTS = [0.55, 0.15, 0.12, 0.18]
-SOURCES = ["organic", "paid_search", "social", "referral", "partner", "event"]
-SOURCE_WEIGHTS = {False: [0.34, 0.24, 0.18, 0.12, 0.05, 0.07],  # individuals
-                  True: [0.25, 0.15, 0.05, 0.12, 0.25, 0.18]}  # organisations
-FIRST_NAMES = (
-    "Thandi Sipho Lerato Johan Aisha Pieter Naledi Ravi Fatima Liam Zanele Kagiso Emma Ahmed "
-    "Nomsa Daniel Priya Bongani Chloe Tebogo Sarah Musa Anika Themba Grace Yusuf Palesa Ethan "
-    "Amahle Ruan Olivia Mandla Keabetswe Hannah Sibusiso Leah Tariq Zinhle Michael Ayanda"
-).split()
-LAST_NAMES = (
-    "Mokoena Naidoo Botha Dlamini Smith Khumalo Van der Merwe Pillay Nkosi Jacobs Mahlangu "
-    "Williams Patel Ndlovu Fourie Mthembu Adams Sithole Pretorius Moloi Govender Zulu Steyn "
-    "Petersen Baloyi Coetzee Mabaso Hendricks Maseko Nel"
-).split()
-TOWNS = ("Riverside Hillcrest Lakeside Greenfield Stonebridge Fairview Oakdale Brookvale "
-         "Kloofnek Sunnyside Westbury Eastgate Highveld Seacliff Marula").split()
-COMPANY_WORDS = ("Acacia Baobab Cobalt Delta Ember Fynbos Granite Harbour Indigo Jacaranda "
-                 "Kestrel Lumen Meridian Northwind Orion Protea Quartz Summit").split()
-COMPANY_KINDS = ["Logistics", "Consulting", "Holdings", "Engineering", "Financial Services",
-                 "Retail", "Health", "Software", "Manufacturing", "Media"]
-DEPARTMENTS = ["Health", "Education", "Transport", "Home Affairs", "Trade and Industry",
-               "Public Works", "Agriculture", "Water and Sanitation", "Labour"]
-INSTITUTION_KINDS = ["University", "College", "Technical College", "Hospital",
-                     "Research Institute", "School of Nursing"]
-TICKET_CATEGORIES = ["pricing", "course_content", "access", "billing", "other"]
-TICKET_WEIGHTS = {False: [0.08, 0.32, 0.25, 0.20, 0.15],  # before the price update
-                  True: [0.30, 0.24, 0.19, 0.15, 0.12]}  # after it
-COMPLAINT_SHARE = {"pricing": 0.35, "course_content": 0.15, "access": 0.10, "billing": 0.20,
-                   "other": 0.05}
-TICKET_SUBJECTS = {
-    "pricing": ["Do you offer group discounts?", "Quote for my team", "Bundle price question"],
-    "course_content": ["Error in module 3 quiz", "Video will not play", "Outdated examples"],
-    "access": ["Cannot log in", "Course missing from my dashboard", "Certificate not issued"],
-    "billing": ["Refund request", "Invoice needs our VAT number", "Charged twice"],
-    "other": ["Group booking enquiry", "Change my email address", "Accessibility question"],
-}
-MEMBERSHIP_PLANS = {  # customer is an organisation -> (plan, monthly price, yearly price)
-    False: ("All-access", Decimal("349.00"), Decimal("3490.00")),
-    True: ("Team all-access", Decimal("1990.00"), Decimal("19900.00")),
-}
-
-
-class DataExists(Exception):
-    def __init__(self) -> None:
-        super().__init__("Demo data would mix with existing data: use --replace or --if-empty")
-
-
-class DemoDataInvalid(Exception):
-    """The import refused generated orders: a bug in this module, never the user's input."""
-
-
-def has_data() -> bool:
-    """Return whether customers or a catalogue exist (demo data would mix with them)."""
-    return Customer.objects.exists() or Course.objects.exists() or Bundle.objects.exists()
-
-
-def delete_domain_data() -> None:
-    """Delete the domain data, children before parents (orders and lines protect courses).
-
-    That is orders, lines, memberships, enrolments, tickets, price changes, bundles,
-    courses, segments and customers, and the figures stored from them; other apps' rows
-    that cascade from customers go with them.
-    """
-    for model in (OrderLine, Order, Membership, Enrolment, SupportTicket, PriceChange,
-                  Bundle, Course, CustomerSegment, Customer):
-        model.objects.all().delete()
-    # The tables stored from that data (snapshots, reports) describe it no more.
-    for model in (MetricSnapshot, StoredReport):
-        model.objects.all().delete()
-
-
-delete_domain_data.alters_data = True
+from retention.money import round_half_up
+from retention.periods import add_months, quarter_start
+from retention.sales import catalogue, ingest
+from retention.sales.models import Bundle, Course, Customer, Enrolment, Membership, SupportTicket
 
 
 def list_price(amount: Decimal) -> Decimal:
@@ -234,75 +96,6 @@ class PlannedOrder:
     status: str
     coupon: str
     external_id: str = ""
-
-
-@dataclass
-class Summary:
-    seed: int
-    as_of: date
-    price_update_at: datetime
-    customers_by_type: dict[str, int]
-    sectors: dict[str, int]
-    courses: int
-    bundles: int
-    orders_by_status: dict[str, int]
-    price_changes: int
-    memberships: int
-    memberships_cancelled: int
-    enrolments: int
-    enrolments_completed: int
-    tickets: int
-    complaints: int
-
-
-def seed(*, seed: int = 42, as_of: date, customers: int = 2000, replace: bool = False) -> Summary:
-    """Generate the demo data in one transaction and return a summary of what is stored.
-
-    Raises DataExists when customers or a catalogue exist, unless `replace`,
-    which deletes the domain data first (see `delete_domain_data`).
-    """
-    with transaction.atomic():
-        if has_data():
-            if not replace:
-                raise DataExists()
-            delete_domain_data()
-        business = DemoBusiness(np.random.default_rng(seed), as_of=as_of, customers=customers)
-        business.build()
-        # The business's plan for the quarter of the as-of date (spec "Targets").
-        targets.load_plan(as_of.year, (as_of.month - 1) // 3 + 1)
-        # A year of month-end segment snapshots, as a year of nightly runs leaves them,
-        # so that the segment moves have a history to show.
-        for month_end in month_ends_before(as_of, 12):
-            segments.snapshot(month_end)
-        return summarise(seed=seed, as_of=as_of, price_update_at=business.price_update_at)
-
-
-seed.alters_data = True
-
-
-def summarise(*, seed: int, as_of: date, price_update_at: datetime) -> Summary:
-    """Count what is stored (a handful of aggregate queries)."""
-    def by(queryset, column):
-        rows = queryset.order_by(column).values_list(column).annotate(n=Count("pk"))
-        return dict(rows)
-
-    memberships = Membership.objects.aggregate(
-        all=Count("pk"), cancelled=Count("pk", filter=Q(cancelled_at__isnull=False)))
-    enrolments = Enrolment.objects.aggregate(
-        all=Count("pk"), completed=Count("pk", filter=Q(completed_on__isnull=False)))
-    tickets = SupportTicket.objects.aggregate(
-        all=Count("pk"), complaints=Count("pk", filter=Q(is_complaint=True)))
-    return Summary(
-        seed=seed, as_of=as_of, price_update_at=price_update_at,
-        customers_by_type=by(Customer.objects.all(), "customer_type"),
-        sectors=by(Customer.objects.filter(customer_type="organisation"), "sector"),
-        courses=Course.objects.count(), bundles=Bundle.objects.count(),
-        orders_by_status=by(Order.objects.all(), "status"),
-        price_changes=PriceChange.objects.count(),
-        memberships=memberships["all"], memberships_cancelled=memberships["cancelled"],
-        enrolments=enrolments["all"], enrolments_completed=enrolments["completed"],
-        tickets=tickets["all"], complaints=tickets["complaints"],
-    )
 
 
 class DemoBusiness:
@@ -352,6 +145,12 @@ class DemoBusiness:
 
     def make_catalogue(self) -> None:
         """Courses, follow-ons and bundles, with the prices before and after the update."""
+        self.make_courses()
+        self.make_bundles()
+
+    def make_courses(self) -> None:
+        """Courses by category and level, their prices before and after the update, and the
+        follow-ons from each level to the next."""
         rng, as_of = self.rng, self.as_of
         update_day = self.price_update_at.date()
         q_start = quarter_start(as_of)
@@ -407,6 +206,10 @@ class DemoBusiness:
         self.prerequisites = {course.code: [a.code for a, b in links if b is course]
                               for course in self.courses}
 
+    def make_bundles(self) -> None:
+        """Bundles of existing courses at 70-80 % of their prices, one launched recently."""
+        rng, as_of = self.rng, self.as_of
+        update_day = self.price_update_at.date()
         by_title = {course.title: course for course in self.courses}
         self.bundles: list[Bundle] = []
         self.bundle_courses: dict[str, list[Course]] = {}
@@ -777,3 +580,7 @@ class DemoBusiness:
                 first_response_at=responded_at, resolved_at=resolved_at,
             ))
         SupportTicket.objects.bulk_create(tickets, batch_size=BATCH)
+
+
+class DemoDataInvalid(Exception):
+    """The import refused generated orders: a bug in this module, never the user's input."""

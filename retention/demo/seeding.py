@@ -1,0 +1,124 @@
+"""seed_demo's work: generate the demo business in one transaction, with the quarter's targets
+and a year of month-end segment snapshots, or refuse to mix it with existing data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Count, Q
+
+from retention.demo.business import DemoBusiness
+from retention.figures import segments, targets
+from retention.figures.models import CustomerSegment, MetricSnapshot, StoredReport
+from retention.periods import month_ends_before, quarter_of
+from retention.sales.models import (
+    Bundle,
+    Course,
+    Customer,
+    Enrolment,
+    Membership,
+    Order,
+    OrderLine,
+    PriceChange,
+    SupportTicket,
+)
+
+
+class DataExists(Exception):
+    def __init__(self) -> None:
+        super().__init__("Demo data would mix with existing data: use --replace or --if-empty")
+
+
+def has_data() -> bool:
+    """Return whether customers or a catalogue exist (demo data would mix with them)."""
+    return Customer.objects.exists() or Course.objects.exists() or Bundle.objects.exists()
+
+
+def delete_domain_data() -> None:
+    """Delete the domain data, children before parents (orders and lines protect courses).
+
+    That is orders, lines, memberships, enrolments, tickets, price changes, bundles,
+    courses, segments and customers, and the figures stored from them; other apps' rows
+    that cascade from customers go with them.
+    """
+    for model in (OrderLine, Order, Membership, Enrolment, SupportTicket, PriceChange,
+                  Bundle, Course, CustomerSegment, Customer):
+        model.objects.all().delete()
+    # The tables stored from that data (snapshots, reports) describe it no more.
+    for model in (MetricSnapshot, StoredReport):
+        model.objects.all().delete()
+
+
+delete_domain_data.alters_data = True
+
+
+@dataclass
+class Summary:
+    seed: int
+    as_of: date
+    price_update_at: datetime
+    customers_by_type: dict[str, int]
+    sectors: dict[str, int]
+    courses: int
+    bundles: int
+    orders_by_status: dict[str, int]
+    price_changes: int
+    memberships: int
+    memberships_cancelled: int
+    enrolments: int
+    enrolments_completed: int
+    tickets: int
+    complaints: int
+
+
+def seed(*, seed: int = 42, as_of: date, customers: int = 2000, replace: bool = False) -> Summary:
+    """Generate the demo data in one transaction and return a summary of what is stored.
+
+    Raises DataExists when customers or a catalogue exist, unless `replace`,
+    which deletes the domain data first (see `delete_domain_data`).
+    """
+    with transaction.atomic():
+        if has_data():
+            if not replace:
+                raise DataExists()
+            delete_domain_data()
+        business = DemoBusiness(np.random.default_rng(seed), as_of=as_of, customers=customers)
+        business.build()
+        # The business's plan for the quarter of the as-of date (spec "Targets").
+        targets.load_plan(*quarter_of(as_of))
+        # A year of month-end segment snapshots, as a year of nightly runs leaves them,
+        # so that the segment moves have a history to show.
+        for month_end in month_ends_before(as_of, 12):
+            segments.snapshot(month_end)
+        return summarise(seed=seed, as_of=as_of, price_update_at=business.price_update_at)
+
+
+seed.alters_data = True
+
+
+def summarise(*, seed: int, as_of: date, price_update_at: datetime) -> Summary:
+    """Count what is stored (a handful of aggregate queries)."""
+    def by(queryset, column):
+        rows = queryset.order_by(column).values_list(column).annotate(n=Count("pk"))
+        return dict(rows)
+
+    memberships = Membership.objects.aggregate(
+        all=Count("pk"), cancelled=Count("pk", filter=Q(cancelled_at__isnull=False)))
+    enrolments = Enrolment.objects.aggregate(
+        all=Count("pk"), completed=Count("pk", filter=Q(completed_on__isnull=False)))
+    tickets = SupportTicket.objects.aggregate(
+        all=Count("pk"), complaints=Count("pk", filter=Q(is_complaint=True)))
+    return Summary(
+        seed=seed, as_of=as_of, price_update_at=price_update_at,
+        customers_by_type=by(Customer.objects.all(), "customer_type"),
+        sectors=by(Customer.objects.filter(customer_type="organisation"), "sector"),
+        courses=Course.objects.count(), bundles=Bundle.objects.count(),
+        orders_by_status=by(Order.objects.all(), "status"),
+        price_changes=PriceChange.objects.count(),
+        memberships=memberships["all"], memberships_cancelled=memberships["cancelled"],
+        enrolments=enrolments["all"], enrolments_completed=enrolments["completed"],
+        tickets=tickets["all"], complaints=tickets["complaints"],
+    )
