@@ -8,7 +8,9 @@ class RetentionConfig(AppConfig):
     verbose_name = "Customers and orders"
 
     def ready(self):
-        # Connect their signal receivers.
+        # Connect their signal receivers: the change log's, the email services' webhooks', and
+        # the send task's (woken when email is queued, in every process, not only workers).
+        from retention import tasks  # noqa: F401
         from retention.mail import webhooks  # noqa: F401
         from retention.sales import changes  # noqa: F401
 

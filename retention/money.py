@@ -66,6 +66,13 @@ def growth(now, before, *, places: int = 2) -> Decimal | None:
     return round_half_up((to_decimal(now) - before) * 100 / before, places)
 
 
+def from_json(figures: dict) -> dict:
+    """Figures read back from JSON (floats) as the Decimals the engine gives, for display and
+    sums; other values as they are."""
+    return {key: to_decimal(value) if isinstance(value, float) else value
+            for key, value in figures.items()}
+
+
 class JSONEncoder(DjangoJSONEncoder):
     """Decimals as JSON numbers; dates, times and UUIDs as DjangoJSONEncoder writes them."""
 

@@ -3,6 +3,7 @@
 from datetime import date
 
 from celery import shared_task
+from django.dispatch import receiver
 
 from retention import nightly, periods
 from retention.mail import outbox
@@ -29,14 +30,7 @@ def send_outbox(batch: int = 200, rounds: int = 50) -> dict[str, int]:
     Any number may run at once, and a task may run twice: each message is claimed by one
     worker only (retention.mail.outbox).
     """
-    total: dict[str, int] = {}
-    for _ in range(rounds):
-        outcomes = outbox.send_due(batch=batch)
-        if not outcomes:
-            break
-        for status, count in outcomes.items():
-            total[status] = total.get(status, 0) + count
-    return total
+    return dict(outbox.drain(batch=batch, rounds=rounds))
 
 
 @shared_task(ignore_result=True)
@@ -44,3 +38,9 @@ def sweep_outbox() -> dict[str, int]:
     """Every minute: deal with messages of workers that went quiet, then send what is due."""
     swept = outbox.sweep()
     return {**swept, **send_outbox(batch=200, rounds=5)}
+
+
+@receiver(outbox.messages_queued, dispatch_uid="retention.tasks.wake_senders")
+def wake_senders(**kwargs) -> None:
+    """After a commit queued email: ask a worker to send it (in-process without a broker)."""
+    send_outbox.delay()

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from retention.figures import cohorts, metrics, price_update, segments
 from retention.money import as_json
+from retention.sales.models import CUSTOMER_TYPES
 
 
 class MetricsQuery(serializers.Serializer):
@@ -22,7 +23,7 @@ class MetricsQuery(serializers.Serializer):
     new_offering_window_days = serializers.IntegerField(required=False, min_value=0, max_value=3660)
     source = serializers.CharField(required=False, default="", max_length=50)
     customer_type = serializers.ChoiceField(
-        required=False, default="", choices=["", *metrics.CUSTOMER_TYPES]
+        required=False, default="", choices=["", *CUSTOMER_TYPES]
     )
     category = serializers.CharField(required=False, default="", max_length=100)
     segment = serializers.CharField(required=False, default="", max_length=50)

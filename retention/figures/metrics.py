@@ -26,72 +26,26 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import (
-    Avg,
-    Exists,
-    OuterRef,
-    Q,
-    QuerySet,
-    Sum,
-)
+from django.db.models import Avg, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
+from retention.figures import spec
 from retention.figures.counting import Bounds, activity, side_by_side
+from retention.figures.models import CustomerSegment
 from retention.money import growth, money, rate, ratio, round_half_up
 from retention.periods import Period
-from retention.sales.models import Bundle, Course, Customer, Enrolment, Membership, Order, OrderLine
-from retention.value.models import ClvFit, CustomerPrediction
-from retention.figures.models import CustomerSegment
-
-KEYS = (
-    "customers_start", "customers_end", "new_customers", "retained_customers",
-    "reactivated_customers", "churned_customers", "retention_rate", "churn_rate", "orders",
-    "revenue", "buyers", "repeat_purchase_rate", "repeat_customer_share",
-    "returning_customer_rate", "purchase_frequency", "average_order_value",
-    "existing_customer_revenue", "existing_customer_revenue_growth_rate", "historical_clv",
-    "clv_simple", "predicted_clv_12m", "new_offering_engagement_rate", "nps", "nps_responses",
-    "csat", "survey_response_rate", "referral_rate", "mrr_start", "mrr_churned",
-    "mrr_churn_rate", "net_mrr_retention",
+from retention.sales.models import (
+    CUSTOMER_TYPES,
+    Bundle,
+    Course,
+    Customer,
+    Enrolment,
+    Membership,
+    Order,
+    OrderLine,
 )
-CUSTOMER_TYPES = ("individual", "organisation", *Customer.Sector.values)
+from retention.value.models import ClvFit, CustomerPrediction
 
-# One line per key, as the managers' page and its CSV show them (the spec in brief).
-DEFINITIONS = {
-    "customers_start": "Customers with a paid order in the W days before the period (S).",
-    "customers_end": "Customers with a paid order in the W days up to the period's end (E).",
-    "new_customers": "Customers whose first paid order ever is in the period.",
-    "retained_customers": "Customers active both at the start and at the end (R).",
-    "reactivated_customers": "Active at the end, not at the start, first order before the period.",
-    "churned_customers": "Active at the start but not at the end: S − R.",
-    "retention_rate": "R / S × 100.",
-    "churn_rate": "100 − retention rate.",
-    "orders": "Paid orders dated in the period.",
-    "revenue": "Sum of those orders' amounts.",
-    "buyers": "Customers with a paid order in the period.",
-    "repeat_purchase_rate": "Buyers with 2 or more orders in the period / buyers × 100.",
-    "repeat_customer_share": "Customers with 2+ paid orders up to the end / with 1+ × 100.",
-    "returning_customer_rate": "Buyers whose first order is before the period / buyers × 100.",
-    "purchase_frequency": "Orders / buyers.",
-    "average_order_value": "Revenue / orders.",
-    "existing_customer_revenue": "Revenue from customers whose first order is before the period.",
-    "existing_customer_revenue_growth_rate": "Change of that revenue against the previous period, %.",
-    "historical_clv": "All revenue up to the end / customers with a first order by then.",
-    "clv_simple": "Revenue per buyer over the last 365 days × expected lifetime (100 / churn "
-                  "rate, at most 10 years).",
-    "predicted_clv_12m": "Mean predicted 12-month value of the customers active at the end.",
-    "new_offering_engagement_rate": "Customers active at the start who bought or started a "
-                                    "course or bundle new for the period / S × 100.",
-    "nps": "Promoters (9-10) minus detractors (0-6), % of each customer's latest answer.",
-    "nps_responses": "NPS answers in the period, one per customer.",
-    "csat": "Satisfaction answers of 4 or 5 / answers × 100.",
-    "survey_response_rate": "Invitations sent in the period and answered / sent × 100.",
-    "referral_rate": "Customers who referred a new customer in the period / E × 100.",
-    "mrr_start": "Monthly recurring revenue of memberships active at the start.",
-    "mrr_churned": "MRR of those memberships that ended in the period, not renewed.",
-    "mrr_churn_rate": "MRR churned / MRR at the start × 100.",
-    "net_mrr_retention": "MRR at the end of the customers who had MRR at the start / MRR at "
-                         "the start × 100.",
-}
 CLV_LIFETIME_CAP_YEARS = Decimal(10)
 # Periods reach back two windows (the previous period's start window); keep that in range.
 EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
@@ -197,7 +151,7 @@ def options_for(start: date, end: date, *, window_days: int | None = None,
 
 def compute(start: date, end: date, *, window_days: int | None = None,
             new_offering_window_days: int | None = None, subset: Subset | None = None) -> dict:
-    """Return {"period": {...}, and every KEYS entry} for [start, end]."""
+    """Return {"period": {...}, and every spec.KEYS entry} for [start, end]."""
     options = options_for(start, end, window_days=window_days,
                           new_offering_window_days=new_offering_window_days, subset=subset)
     period = Period(start, end)
@@ -262,16 +216,14 @@ def compute(start: date, end: date, *, window_days: int | None = None,
             # What predicted_clv_12m read: the day of the predictions and their method.
             "predictions": predicted_from,
         },
-        **{key: figures[key] for key in KEYS},
+        **{key: figures[key] for key in spec.KEYS},
     }
 
 
 def with_segment_date(subset: Subset, start: date) -> Subset:
-    from retention.figures import segments
-
-    if subset.segment not in segments.NAMES:
+    if subset.segment not in spec.SEGMENT_NAMES:
         raise InvalidPeriod(f"unknown segment {subset.segment!r} (use one of "
-                            f"{', '.join(segments.NAMES)})")
+                            f"{', '.join(spec.SEGMENT_NAMES)})")
     on = (CustomerSegment.objects.filter(snapshot_on__lte=start).order_by("-snapshot_on")
           .values_list("snapshot_on", flat=True).first())
     if on is None:
@@ -440,4 +392,4 @@ def _clv_simple(counts: dict) -> Decimal | None:
     return round_half_up(Decimal(counts["year_revenue"]) / buyers * lifetime)
 
 
-__all__ = ["KEYS", "InvalidPeriod", "Subset", "compute"]
+__all__ = ["InvalidPeriod", "Subset", "compute"]

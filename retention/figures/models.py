@@ -9,7 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from retention.sales.models import Customer
+from retention.figures import spec
+from retention.sales.models import CUSTOMER_TYPES, Customer
 
 
 class Target(models.Model):
@@ -57,11 +58,9 @@ class Target(models.Model):
                 + (f" ({subset})" if subset else ""))
 
     def clean(self):
-        from retention.figures import metrics
-
-        if self.metric not in metrics.KEYS:
+        if self.metric not in spec.KEYS:
             raise ValidationError({"metric": _("Not a metric of the spec.")})
-        if self.customer_type and self.customer_type not in metrics.CUSTOMER_TYPES:
+        if self.customer_type and self.customer_type not in CUSTOMER_TYPES:
             raise ValidationError({"customer_type": _("Not a customer type or sector.")})
 
 
@@ -199,9 +198,7 @@ class AlertRule(models.Model):
         return f"{self.metric} {self.get_direction_display().lower()} by {self.threshold_percent} %"
 
     def clean(self):
-        from retention.figures import metrics
-
-        if self.metric not in metrics.KEYS:
+        if self.metric not in spec.KEYS:
             raise ValidationError({"metric": _("Not a metric of the spec.")})
 
 

@@ -6,7 +6,7 @@ frequency (orders) and monetary (revenue), scored 1-5 by quintile: a score is
 ceil(5 × the share of customers whose value is no better), so the best value
 scores 5 and equal values always score the same. Every customer with a paid
 order dated on or before the as-of date gets exactly one segment, the first
-rule of SEGMENTS that holds (the table the README publishes).
+rule of spec.SEGMENTS that holds (the table the README publishes).
 
 `snapshot(on)` stores the segments of a date with INSERT ... SELECT: the
 per-customer facts (one pass over the orders, into a temporary table), the
@@ -23,39 +23,20 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
-from django.db.models import (
-    Count,
-    DecimalField,
-    Max,
-    Q,
-    Sum,
-    Value,
-)
+from django.db.models import Count, DecimalField, Max, Q, Sum, Value
 from django.db.models.functions import Coalesce, ExtractMonth, ExtractYear, TruncDate
+from django.utils import timezone
 
 from retention.figures import reports
+from retention.figures.models import CustomerSegment, StoredReport
+from retention.figures.spec import SEGMENT_NAMES
 from retention.money import money
 from retention.periods import is_month_end, midnight
-from retention.figures.models import CustomerSegment, StoredReport
 from retention.sales.models import Order
 
 LOOKBACK_DAYS = 365
 SIZES_REPORT = "segment_sizes"
 
-# (name, rule): the first rule that holds names the customer's segment.
-SEGMENTS = [
-    ("inactive", "no paid order in the lookback"),
-    ("one_time", "one paid order ever"),
-    ("two_time", "two paid orders ever"),
-    ("loyalist", "recency, frequency and monetary scores all 4 or 5"),
-    ("under_performer", "spent less than half of what they spent in the year before the lookback"),
-    ("seasonal", "paid orders in the same calendar month of different years"),
-    ("at_risk", "recency score 1 or 2 with a frequency score of 3 or more"),
-    ("promising", "recency score 4 or 5"),
-    ("regular", "everyone else"),
-]
-NAMES = [name for name, _rule in SEGMENTS]
 
 RULES_SQL = """CASE
     WHEN s.orders_ever = 1 THEN 'one_time'
@@ -178,12 +159,12 @@ def stored_sizes(on: date) -> dict[str, int]:
 
 
 def sizes(on: date) -> dict[str, int]:
-    """Customers per segment on a snapshot date, in the order of SEGMENTS (one query)."""
+    """Customers per segment on a snapshot date, in the order of spec.SEGMENTS (one query)."""
     counts = dict(
         CustomerSegment.objects.filter(snapshot_on=on).order_by().values_list("segment")
         .annotate(n=Count("pk"))
     )
-    return {name: counts.get(name, 0) for name in NAMES}
+    return {name: counts.get(name, 0) for name in SEGMENT_NAMES}
 
 
 def migration(first: date, second: date) -> list[dict]:

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from retention.figures import metrics
-from retention.money import growth, money
-from retention.periods import previous_quarter, quarter_bounds
+from retention.figures import metrics, spec
 from retention.figures.models import Target
-
-LOWER_IS_BETTER = frozenset({"churn_rate", "churned_customers", "mrr_churned", "mrr_churn_rate"})
+from retention.figures import snapshots
+from retention.money import from_json, growth, money
+from retention.periods import previous_quarter, quarter_bounds
 
 
 class Status:
@@ -47,15 +46,19 @@ class Evaluation:
     final: bool  # the quarter is over
 
 
-def higher_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
-
-
 def figures_for(target: Target) -> Callable[[date, date], dict]:
     """The metric engine, restricted to the target's subset."""
     subset = metrics.Subset(source=target.source, customer_type=target.customer_type,
                             category=target.category)
     return lambda start, end: metrics.compute(start, end, subset=subset)
+
+
+def stored_figures(target: Target, cache: dict) -> Callable[[date, date], dict]:
+    """The figures of the target's subset read through the stored snapshots (computed and
+    stored on a first read), as Decimals; `cache` is one request's memory of the change log."""
+    subset = metrics.Subset(source=target.source, customer_type=target.customer_type,
+                            category=target.category)
+    return lambda start, end: from_json(snapshots.figures(start, end, subset=subset, cache=cache))
 
 
 def cached_figures(target: Target, cache: dict) -> Callable[[date, date], dict]:
@@ -108,7 +111,7 @@ def _compare(kind: str, figure, previous) -> Decimal | None:
 
 
 def _status(target: Target, result: Decimal, *, final: bool) -> str:
-    better_high = higher_is_better(target.metric)
+    better_high = spec.higher_is_better(target.metric)
     if not final:
         near_bound_met = result >= target.low if better_high else result <= target.high
         return Status.ON_TRACK if near_bound_met else Status.BEHIND

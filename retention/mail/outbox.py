@@ -44,6 +44,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import TruncDate
+from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -57,6 +58,12 @@ FINISHED = [Status.SENT, Status.FAILED, Status.SUPPRESSED, Status.EXPIRED]
 TRANSIENT = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, smtplib.SMTPHeloError,
              socket.timeout, ConnectionError, TimeoutError)
 HREF = re.compile(r'href="(https?://[^"]+)"')
+
+
+# Sent after the commit of a transaction that queued a message that may go. What sends
+# is connected to it (retention/tasks.py starts the send task), so the outbox knows nothing
+# of Celery and a test or a benchmark can queue without waking anyone (disconnect it).
+messages_queued = Signal()
 
 
 class OutboxError(Exception):
@@ -108,9 +115,7 @@ queue.alters_data = True
 
 
 def _wake_workers() -> None:
-    from retention import tasks
-
-    tasks.send_outbox.delay()
+    messages_queued.send(sender=OutboxMessage)
 
 
 def render(message: OutboxMessage, context: dict) -> None:
@@ -196,6 +201,18 @@ def send_due(*, batch: int = 100, worker: str | None = None, now: datetime | Non
         except Exception:  # noqa: BLE001  (closing a broken connection must not hide the outcome)
             log.warning("closing the email connection failed", exc_info=True)
     return outcomes
+
+
+def drain(*, batch: int = 200, rounds: int = 50) -> Counter:
+    """Send due emails a batch at a time until none is due, or `rounds` batches went; return
+    what happened to them (the send task and the nightly sweep both do this)."""
+    total: Counter = Counter()
+    for _ in range(rounds):
+        outcomes = send_due(batch=batch)
+        if not outcomes:
+            break
+        total.update(outcomes)
+    return total
 
 
 def _hand_over_group(group: list[OutboxMessage], worker: str, backend, outcomes: Counter) -> None:

@@ -163,11 +163,7 @@ def _pages(night: date) -> str:
     snapshots.figures_many(shown, cache=cache)
     year, quarter = periods.quarter_of(night)
     for target in Target.objects.filter(year=year, quarter=quarter):
-        subset = snapshots.metrics.Subset(source=target.source, customer_type=target.customer_type,
-                                          category=target.category)
-        targets.evaluate(target, today=night,
-                         figures=lambda s, e, subset=subset: snapshots.figures(
-                             s, e, subset=subset, cache=cache))
+        targets.evaluate(target, today=night, figures=targets.stored_figures(target, cache))
     done = [f"{len(shown)} periods"]
     reports.acquisition_sources(refresh=True)
     cohorts.stored_table(*cohorts.default_range(night))
@@ -192,7 +188,7 @@ def _outbox() -> str:
     """The sweep the beat schedule runs each minute (for installations without beat), and
     the cleanup of old messages."""
     swept = outbox.sweep()
-    sent = sum(outbox.send_due(batch=500).values())
+    sent = sum(outbox.drain(batch=500).values())
     deleted = outbox.cleanup()
     return (f"{sent} due sent or settled, {swept['requeued']} requeued, {swept['failed']} "
             f"marked delivery unknown, {deleted} old messages deleted")

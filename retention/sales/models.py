@@ -114,6 +114,10 @@ class Customer(models.Model):
         return self.organisation_name or self.name or self.email
 
 
+# The customer types the figures split by: a type, or an organisation's sector.
+CUSTOMER_TYPES = ("individual", "organisation", *Customer.Sector.values)
+
+
 class Offering(models.Model):
     """What courses and bundles share: a code, a title, a price and a launch date."""
 

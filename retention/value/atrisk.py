@@ -194,7 +194,7 @@ def backtest(day: date) -> dict:
     active = inputs.days_since_last < window
     models = predictions.fit_models(inputs)
     scores = predictions.score(models, inputs)
-    bought = predictions._aligned(inputs.customer, predictions.purchase_days_between(
+    bought = predictions.aligned(inputs.customer, predictions.purchase_days_between(
         day + timedelta(days=1), day + timedelta(days=BACKTEST_DAYS))) > 0
     lost = ~bought[active]
     model_rank = scores.no_purchase_90d[active]

@@ -397,7 +397,7 @@ def holdout(as_of: date, weeks: int) -> ClvFit:
     if not len(inputs):
         raise HoldoutError(f"no paid orders on or before {split}, where the calibration ends")
     models = fit_models(inputs)
-    actual = _aligned(inputs.customer, purchase_days_between(split + timedelta(days=1), as_of))
+    actual = aligned(inputs.customer, purchase_days_between(split + timedelta(days=1), as_of))
     x, t_x, T = inputs.x, inputs.t_x, inputs.T
     if models.purchases_method == MODEL:
         predicted = clv.BGNBD.expected_purchases(models.bgnbd_params, x, t_x, T, weeks)
@@ -418,7 +418,7 @@ def holdout(as_of: date, weeks: int) -> ClvFit:
     return record
 
 
-def _aligned(customers: np.ndarray, counts: dict[int, int]) -> np.ndarray:
+def aligned(customers: np.ndarray, counts: dict[int, int]) -> np.ndarray:
     """`counts` as an array in the order of `customers` (sorted ids); 0 where absent."""
     out = np.zeros(len(customers))
     if counts and len(customers):

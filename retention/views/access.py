@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from datetime import date
-from decimal import Decimal
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
@@ -46,12 +45,6 @@ def day_asked(query, available: list[date], *, missing: str) -> tuple[date | Non
     if day not in available:
         return available[0], [missing % {"day": day, "latest": available[0]}]
     return day, []
-
-
-def decimals(figures: dict) -> dict:
-    """Stored figures (JSON numbers) as the Decimals the engine gives, for display and sums."""
-    return {key: Decimal(str(value)) if isinstance(value, float) else value
-            for key, value in figures.items()}
 
 
 def blank(value) -> str:

@@ -17,10 +17,10 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention.figures import drilldown, metrics, segments
+from retention.figures import drilldown, metrics, spec
 from retention.periods import last_complete_day
 from retention.views.access import csv_download, managers_only
-from retention.views.overview import SUBSET_FIELDS, parse
+from retention.views.choice import SUBSET_FIELDS, parse
 
 PAGE_SIZE = 50
 COLUMNS = ["customer_id", "name", "type", "sector", "source", "first_order_at", "last_order_at",
@@ -42,14 +42,14 @@ def chosen(query) -> tuple[str, str, object]:
     """(title, description, Customer queryset) for the list asked for, or raise BadList."""
     if "in_segment" in query:
         name, on = query["in_segment"], _date(query, "on")
-        if name not in segments.NAMES:
+        if name not in spec.SEGMENT_NAMES:
             raise BadList(_("Unknown segment %(name)s.") % {"name": name})
         return (_("Segment %(name)s on %(on)s") % {"name": name, "on": on},
-                dict(segments.SEGMENTS)[name], drilldown.in_segment(name, on))
+                dict(spec.SEGMENTS)[name], drilldown.in_segment(name, on))
     if "moved_from" in query:
         origin, destination = query["moved_from"], query.get("moved_to", "")
         first, second = _date(query, "first"), _date(query, "second")
-        if origin not in ["new", *segments.NAMES] or destination not in segments.NAMES:
+        if origin not in ["new", *spec.SEGMENT_NAMES] or destination not in spec.SEGMENT_NAMES:
             raise BadList(_("Unknown segment in this move."))
         return (_("From %(origin)s on %(first)s to %(destination)s on %(second)s")
                 % {"origin": origin, "first": first, "destination": destination,

@@ -4,27 +4,19 @@ and the quarter's targets, with trend charts. Figures are read from stored snaps
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
-from urllib.parse import urlencode
 
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention.figures import drilldown, metrics, reports, segments, snapshots, targets
-from retention.sales.models import Course
+from retention.figures import drilldown, metrics, reports, snapshots, spec, targets
 from retention.figures.models import Target
-from retention.periods import (
-    ONE_DAY,
-    Period,
-    last_complete_day,
-    month_start,
-    quarter_label,
-    quarter_of,
-    quarter_start,
-)
-from retention.views.access import blank, csv_download, decimals, managers_only
+from retention.money import from_json
+from retention.periods import Period, last_complete_day, quarter_label, quarter_of
+from retention.sales.models import CUSTOMER_TYPES, Course
+from retention.views.access import blank, csv_download, managers_only
+from retention.views.choice import PERIODS, Choice, parse
 
 GROUPS = [  # how the cards are grouped on the page, in order
     (_("Retention and churn"), ["retention_rate", "churn_rate", "customers_start", "customers_end",
@@ -39,62 +31,8 @@ GROUPS = [  # how the cards are grouped on the page, in order
     (_("Satisfaction"), ["nps", "nps_responses", "csat", "survey_response_rate"]),
     (_("Memberships"), ["mrr_start", "mrr_churned", "mrr_churn_rate", "net_mrr_retention"]),
 ]
-PERIODS = [("this_quarter", _("This quarter")), ("last_quarter", _("Last quarter")),
-           ("this_month", _("This month")), ("last_month", _("Last month")),
-           ("custom", _("Custom"))]
 TREND_KEYS = ["retention_rate", "churn_rate", "repeat_purchase_rate", "new_offering_engagement_rate"]
 TRENDS = {"quarters": _("Last 8 quarters"), "months": _("Last 12 months")}
-SUBSET_FIELDS = ("customer_type", "source", "category", "segment")
-
-
-@dataclass
-class Choice:
-    period: str
-    start: date
-    end: date
-    subset: metrics.Subset
-    errors: list[str] = field(default_factory=list)
-
-    def query(self, **extra) -> str:
-        """The query string that asks for this period and subset (plus `extra`)."""
-        params = {"period": self.period}
-        if self.period == "custom":
-            params.update(start=self.start.isoformat(), end=self.end.isoformat())
-        params.update({name: getattr(self.subset, name) for name in SUBSET_FIELDS
-                       if getattr(self.subset, name)})
-        params.update(extra)
-        return urlencode(params)
-
-
-def parse(query, as_of: date) -> Choice:
-    """The period and subset asked for (defaults: this quarter to `as_of`, everyone).
-
-    "This quarter" and "this month" run to `as_of`, the last complete day; on the first
-    day of a quarter or month they are the one that just ended.
-    """
-    errors = []
-    period = query.get("period", "this_quarter")
-    if period == "last_quarter":
-        end = quarter_start(as_of) - ONE_DAY
-        start = quarter_start(end)
-    elif period == "this_month":
-        start, end = month_start(as_of), as_of
-    elif period == "last_month":
-        end = month_start(as_of) - ONE_DAY
-        start = month_start(end)
-    elif period == "custom":
-        try:
-            start = date.fromisoformat(query.get("start", ""))
-            end = date.fromisoformat(query.get("end", ""))
-        except ValueError:
-            errors.append(_("Give the custom period's first and last days."))
-            period, start, end = "this_quarter", quarter_start(as_of), as_of
-    else:
-        period, start, end = "this_quarter", quarter_start(as_of), as_of
-    subset = metrics.Subset(**{name: query.get(name, "") for name in SUBSET_FIELDS})
-    return Choice(period, start, end, subset, errors)
-
-
 def figures_for(choice: Choice, cache: dict) -> tuple[dict, dict]:
     """(figures of the period, of the previous period), from snapshots; or InvalidPeriod."""
     metrics.options_for(choice.start, choice.end, subset=choice.subset)  # explain bad requests
@@ -102,18 +40,18 @@ def figures_for(choice: Choice, cache: dict) -> tuple[dict, dict]:
     current, before = snapshots.figures_many(
         [(choice.start, choice.end), (previous.start, previous.end)], subset=choice.subset,
         cache=cache)
-    return decimals(current), decimals(before)
+    return from_json(current), from_json(before)
 
 
 def rows(current: dict, previous: dict, statuses: dict, choice: Choice) -> list[dict]:
     result = []
-    for key in metrics.KEYS:
+    for key in spec.KEYS:
         value, before = current[key], previous[key]
         change = None if value is None or before is None else value - before
         customers = drilldown.FIGURE_SETS.get(key)
         result.append({
             "key": key, "label": key.replace("_", " ").capitalize(),
-            "definition": metrics.DEFINITIONS[key], "value": value, "previous": before,
+            "definition": spec.DEFINITIONS[key], "value": value, "previous": before,
             "change": change, "target": statuses.get(key),
             "customers_url": customers and f"/metrics/customers/?{choice.query(set=customers)}",
         })
@@ -128,15 +66,8 @@ def target_statuses(choice: Choice, as_of: date, cache: dict) -> dict:
                                   category=choice.subset.category)
     return {target.metric: {"target": target,
                             "evaluation": targets.evaluate(target, today=as_of,
-                                                           figures=stored_figures(target, cache))}
+                                                           figures=targets.stored_figures(target, cache))}
             for target in found}
-
-
-def stored_figures(target: Target, cache: dict):
-    """The engine for a target's subset, read through the stored snapshots."""
-    subset = metrics.Subset(source=target.source, customer_type=target.customer_type,
-                            category=target.category)
-    return lambda start, end: decimals(snapshots.figures(start, end, subset=subset, cache=cache))
 
 
 def trend(subset: metrics.Subset, as_of: date, grain: str, cache: dict) -> dict:
@@ -152,8 +83,8 @@ def trend(subset: metrics.Subset, as_of: date, grain: str, cache: dict) -> dict:
 def picker_context(choice: Choice) -> dict:
     """What the period and subset pickers offer (the stored sources, the courses' categories)."""
     return {
-        "choice": choice, "periods": PERIODS, "customer_types": metrics.CUSTOMER_TYPES,
-        "segments": segments.NAMES, "errors": list(choice.errors),
+        "choice": choice, "periods": PERIODS, "customer_types": CUSTOMER_TYPES,
+        "segments": spec.SEGMENT_NAMES, "errors": list(choice.errors),
         "sources": reports.acquisition_sources(),
         "categories": Course.objects.order_by().values_list("category", flat=True).distinct(),
     }

@@ -8,11 +8,10 @@ from datetime import date
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention.figures import metrics, targets
+from retention.figures import spec, targets
 from retention.figures.models import Target
 from retention.periods import last_complete_day, quarter_bounds, quarter_of
 from retention.views.access import blank, csv_download, managers_only
-from retention.views.overview import stored_figures
 
 
 def _quarter_asked(query, as_of: date) -> tuple[int, int, list[str]]:
@@ -31,10 +30,10 @@ def scorecard_rows(year: int, quarter: int, as_of: date) -> list[dict]:
     cache: dict = {}
     result = []
     for target in Target.objects.filter(year=year, quarter=quarter).order_by("metric", "pk"):
-        evaluation = targets.evaluate(target, today=as_of, figures=stored_figures(target, cache))
+        evaluation = targets.evaluate(target, today=as_of, figures=targets.stored_figures(target, cache))
         subset = (target.source, target.customer_type, target.category)
         result.append({"target": target, "evaluation": evaluation,
-                       "definition": metrics.DEFINITIONS.get(target.metric, ""),
+                       "definition": spec.DEFINITIONS.get(target.metric, ""),
                        "subset": ", ".join(v for v in subset if v) or _("all customers")})
     return result
 

@@ -13,7 +13,7 @@ from datetime import date
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention.figures import segments
+from retention.figures import segments, spec
 from retention.figures.models import StoredReport
 from retention.views.access import csv_download, managers_only
 
@@ -47,14 +47,14 @@ def sizes_on(on: date) -> dict[str, int]:
 
 def matrix(found: list[dict]) -> tuple[list[str], list[dict]]:
     """The moves as rows (from) by columns (to), with totals; empty pairs are None."""
-    origins = [name for name in ["new", *segments.NAMES] if any(m["from"] == name for m in found)]
+    origins = [name for name in ["new", *spec.SEGMENT_NAMES] if any(m["from"] == name for m in found)]
     cell = {(m["from"], m["to"]): m for m in found}
     rows = [{"origin": origin,
-             "cells": [cell.get((origin, destination)) for destination in segments.NAMES],
+             "cells": [cell.get((origin, destination)) for destination in spec.SEGMENT_NAMES],
              "customers": sum(m["customers"] for m in found if m["from"] == origin),
              "revenue": sum(m["revenue"] for m in found if m["from"] == origin)}
             for origin in origins]
-    return segments.NAMES, rows
+    return spec.SEGMENT_NAMES, rows
 
 
 @managers_only
@@ -72,8 +72,8 @@ def segment_page(request):
         "available": available[:120], "destinations": destinations, "rows": rows,
         "sizes": [{"name": name, "rule": rule, "customers": sizes.get(name, 0),
                    "share": round(100 * sizes.get(name, 0) / total, 1) if total else None}
-                  for name, rule in segments.SEGMENTS],
-        "chart": {"labels": segments.NAMES, "values": [sizes.get(n, 0) for n in segments.NAMES]},
+                  for name, rule in spec.SEGMENTS],
+        "chart": {"labels": spec.SEGMENT_NAMES, "values": [sizes.get(n, 0) for n in spec.SEGMENT_NAMES]},
         "total": total, "query": request.GET.urlencode(),
     })
 
@@ -93,4 +93,4 @@ def segment_csv(request):
              for m in segments.stored_migration(first, second)))
     sizes = sizes_on(on)
     return csv_download(f"segments-{on}.csv", ["segment", "customers", "rule", "on"],
-                        ([name, sizes.get(name, 0), rule, on] for name, rule in segments.SEGMENTS))
+                        ([name, sizes.get(name, 0), rule, on] for name, rule in spec.SEGMENTS))

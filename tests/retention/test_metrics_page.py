@@ -11,7 +11,7 @@ from django.db.models import F
 
 from retention.figures import targets
 from retention.sales.models import DataChange
-from retention.views.overview import parse
+from retention.views.choice import parse
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db

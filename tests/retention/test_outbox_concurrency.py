@@ -23,7 +23,7 @@ pytestmark = [
 def workers_only(monkeypatch):
     """Queue without waking a worker after commit (tasks run in-process in tests): here the
     test's own threads are the workers."""
-    monkeypatch.setattr(outbox, "_wake_workers", lambda: None)
+    monkeypatch.setattr(outbox.messages_queued, "receivers", [])
 
 
 def in_threads(count: int, work) -> list:

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from retention.figures import metrics, snapshots
 from retention.money import as_json
+from retention.sales.models import CUSTOMER_TYPES
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
                             help="New-offering window V (default NEW_OFFERING_WINDOW_DAYS).")
         parser.add_argument("--source", default="", help="Only customers of this acquisition source.")
         parser.add_argument("--customer-type", default="",
-                            help=f"Only customers of this type: {', '.join(metrics.CUSTOMER_TYPES)}.")
+                            help=f"Only customers of this type: {', '.join(CUSTOMER_TYPES)}.")
         parser.add_argument("--category", default="",
                             help="Only customers who bought a course of this category.")
         parser.add_argument("--segment", default="",

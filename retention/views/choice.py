@@ -1,0 +1,66 @@
+"""The period and customers a manager picked: read from a page's query, and written back into
+the links to other pages and exports, so every page of a choice shows the same figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from urllib.parse import urlencode
+
+from django.utils.translation import gettext as _
+
+from retention.figures import metrics
+from retention.periods import ONE_DAY, month_start, quarter_start
+
+PERIODS = [("this_quarter", _("This quarter")), ("last_quarter", _("Last quarter")),
+           ("this_month", _("This month")), ("last_month", _("Last month")),
+           ("custom", _("Custom"))]
+SUBSET_FIELDS = ("customer_type", "source", "category", "segment")
+
+
+@dataclass
+class Choice:
+    period: str
+    start: date
+    end: date
+    subset: metrics.Subset
+    errors: list[str] = field(default_factory=list)
+
+    def query(self, **extra) -> str:
+        """The query string that asks for this period and subset (plus `extra`)."""
+        params = {"period": self.period}
+        if self.period == "custom":
+            params.update(start=self.start.isoformat(), end=self.end.isoformat())
+        params.update({name: getattr(self.subset, name) for name in SUBSET_FIELDS
+                       if getattr(self.subset, name)})
+        params.update(extra)
+        return urlencode(params)
+
+
+def parse(query, as_of: date) -> Choice:
+    """The period and subset asked for (defaults: this quarter to `as_of`, everyone).
+
+    "This quarter" and "this month" run to `as_of`, the last complete day; on the first
+    day of a quarter or month they are the one that just ended.
+    """
+    errors = []
+    period = query.get("period", "this_quarter")
+    if period == "last_quarter":
+        end = quarter_start(as_of) - ONE_DAY
+        start = quarter_start(end)
+    elif period == "this_month":
+        start, end = month_start(as_of), as_of
+    elif period == "last_month":
+        end = month_start(as_of) - ONE_DAY
+        start = month_start(end)
+    elif period == "custom":
+        try:
+            start = date.fromisoformat(query.get("start", ""))
+            end = date.fromisoformat(query.get("end", ""))
+        except ValueError:
+            errors.append(_("Give the custom period's first and last days."))
+            period, start, end = "this_quarter", quarter_start(as_of), as_of
+    else:
+        period, start, end = "this_quarter", quarter_start(as_of), as_of
+    subset = metrics.Subset(**{name: query.get(name, "") for name in SUBSET_FIELDS})
+    return Choice(period, start, end, subset, errors)
