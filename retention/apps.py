@@ -15,6 +15,7 @@ class RetentionConfig(AppConfig):
         from retention.sales import changes  # noqa: F401
 
         checks.register(secret_key_is_set, checks.Tags.security, deploy=True)
+        register_contributions()
 
 
 def secret_key_is_set(app_configs, **kwargs):
@@ -22,3 +23,13 @@ def secret_key_is_set(app_configs, **kwargs):
     if settings.SECRET_KEY_IS_SET:
         return []
     return [checks.Error(settings.SECRET_KEY_MISSING, id="retention.E001")]
+
+
+def register_contributions() -> None:
+    """Retention's own parts, registered through the same registries the programs use."""
+    from retention.figures import engagement, memberships, referrals, register_figures
+    from retention.value import figures as value_figures
+
+    for figures in (memberships.FIGURES, engagement.FIGURES, referrals.FIGURES,
+                    value_figures.FIGURES):
+        register_figures(figures)

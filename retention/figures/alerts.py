@@ -20,11 +20,11 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from retention.mail import outbox
 from retention.figures import snapshots
+from retention.figures.models import Alert, AlertRule, MetricSnapshot
+from retention.mail import outbox
 from retention.money import money
 from retention.periods import month_start, months_before
-from retention.figures.models import Alert, AlertRule, MetricSnapshot
 
 MANAGERS = "Managers"
 

@@ -15,12 +15,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from retention.figures import metrics
-from retention.figures import counting
+from retention.figures import counting, engagement, metrics, referrals
 from retention.figures.counting import ACTIVE_END, ACTIVE_START, BOUGHT, Bounds
+from retention.figures.models import CustomerSegment
 from retention.periods import Period
 from retention.sales.models import Customer
-from retention.figures.models import CustomerSegment
 
 
 class UnknownSet(LookupError):
@@ -99,10 +98,10 @@ def customers(name: str, start: date, end: date, *, subset: metrics.Subset | Non
         rows = counting.per_customer(bounds, within).filter(rule).values("customer")
         return Customer.objects.filter(pk__in=rows)
     if name == "referrers":
-        return metrics.referrers(bounds, within)
+        return referrals.referrers(bounds, within)
     # engaged: took up something new, and active at the start
     active = counting.per_customer(bounds, within).filter(ACTIVE_START).values("customer")
-    return metrics.engaged_with_new(period, options, bounds).filter(pk__in=active)
+    return engagement.engaged_with_new(period, options, bounds).filter(pk__in=active)
 
 
 def in_segment(segment: str, on: date) -> QuerySet:

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from retention.figures import spec
+from retention.figures import registry
 from retention.sales.models import CUSTOMER_TYPES, Customer
 
 
@@ -58,7 +58,7 @@ class Target(models.Model):
                 + (f" ({subset})" if subset else ""))
 
     def clean(self):
-        if self.metric not in spec.KEYS:
+        if self.metric not in registry.keys():
             raise ValidationError({"metric": _("Not a metric of the spec.")})
         if self.customer_type and self.customer_type not in CUSTOMER_TYPES:
             raise ValidationError({"customer_type": _("Not a customer type or sector.")})
@@ -198,7 +198,7 @@ class AlertRule(models.Model):
         return f"{self.metric} {self.get_direction_display().lower()} by {self.threshold_percent} %"
 
     def clean(self):
-        if self.metric not in spec.KEYS:
+        if self.metric not in registry.keys():
             raise ValidationError({"metric": _("Not a metric of the spec.")})
 
 

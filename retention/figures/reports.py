@@ -16,10 +16,10 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
-from retention.sales import changes
-from retention.sales.models import Customer
 from retention.figures.models import StoredReport
 from retention.money import as_json
+from retention.sales import changes
+from retention.sales.models import Customer
 
 
 def cached(kind: str, key: str, *, depends_until: date, compute: Callable[[], dict],

@@ -22,11 +22,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from retention.sales import changes
-from retention.figures import metrics
+from retention.figures import metrics, registry
 from retention.figures.models import MetricSnapshot
 from retention.money import as_json
 from retention.periods import Period, month_start, quarter_start
+from retention.sales import changes
 
 
 def grain_of(start: date, end: date) -> str:
@@ -120,9 +120,12 @@ def figures_many(periods: list[tuple[date, date]], *, subset: metrics.Subset | N
     cache = {} if cache is None else cache
     changes.look_up([row.computed_at for row in stored.values()], cache)
     result = []
+    # A row stored before an app registered more figures lacks their keys: computed again.
+    expected = set(registry.keys())
     for (start, end), key in zip(periods, keys, strict=True):
         row = stored.get((key["grain"], start, end))
-        if row is None or not changes.unchanged_through(end, row.computed_at, cache=cache):
+        if (row is None or not expected <= row.figures.keys()
+                or not changes.unchanged_through(end, row.computed_at, cache=cache)):
             row = save(start, end, grain=key["grain"], subset=subset, window_days=window_days,
                        new_offering_window_days=new_offering_window_days)
         result.append(row.figures)

@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from retention.figures import metrics, spec
+from retention.figures import metrics, snapshots, spec
 from retention.figures.models import Target
-from retention.figures import snapshots
 from retention.money import from_json, growth, money
 from retention.periods import previous_quarter, quarter_bounds
 

@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention.figures import drilldown, metrics, reports, snapshots, spec, targets
+from retention.figures import drilldown, metrics, registry, reports, snapshots, spec, targets
 from retention.figures.models import Target
 from retention.money import from_json
 from retention.periods import Period, last_complete_day, quarter_label, quarter_of
@@ -43,15 +43,24 @@ def figures_for(choice: Choice, cache: dict) -> tuple[dict, dict]:
     return from_json(current), from_json(before)
 
 
+def groups(by_key: dict) -> list[tuple[str, list[dict]]]:
+    """The cards in their groups; figures that apps register beyond the spec come last."""
+    grouped = [(title, [by_key[key] for key in keys]) for title, keys in GROUPS]
+    shown = {key for _title, keys in GROUPS for key in keys}
+    more = [row for key, row in by_key.items() if key not in shown]
+    return grouped + ([(_("More figures"), more)] if more else [])
+
+
 def rows(current: dict, previous: dict, statuses: dict, choice: Choice) -> list[dict]:
     result = []
-    for key in spec.KEYS:
-        value, before = current[key], previous[key]
+    definitions = registry.definitions()
+    for key in registry.keys():
+        value, before = current.get(key), previous.get(key)
         change = None if value is None or before is None else value - before
         customers = drilldown.FIGURE_SETS.get(key)
         result.append({
             "key": key, "label": key.replace("_", " ").capitalize(),
-            "definition": spec.DEFINITIONS[key], "value": value, "previous": before,
+            "definition": definitions[key], "value": value, "previous": before,
             "change": change, "target": statuses.get(key),
             "customers_url": customers and f"/metrics/customers/?{choice.query(set=customers)}",
         })
@@ -109,7 +118,7 @@ def overview(request):
         trend=trend(choice.subset, as_of, grain, cache),
         trend_title=TRENDS[grain],
         period=current["period"],
-        groups=[(title, [by_key[key] for key in keys]) for title, keys in GROUPS],
+        groups=groups(by_key),
         export_query=choice.query(),
         other_trend_query=choice.query(trend="months" if grain == "quarters" else "quarters"),
     )

@@ -8,7 +8,7 @@ from datetime import date
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from retention.figures import spec, targets
+from retention.figures import registry, targets
 from retention.figures.models import Target
 from retention.periods import last_complete_day, quarter_bounds, quarter_of
 from retention.views.access import blank, csv_download, managers_only
@@ -33,7 +33,7 @@ def scorecard_rows(year: int, quarter: int, as_of: date) -> list[dict]:
         evaluation = targets.evaluate(target, today=as_of, figures=targets.stored_figures(target, cache))
         subset = (target.source, target.customer_type, target.category)
         result.append({"target": target, "evaluation": evaluation,
-                       "definition": spec.DEFINITIONS.get(target.metric, ""),
+                       "definition": registry.definitions().get(target.metric, ""),
                        "subset": ", ".join(v for v in subset if v) or _("all customers")})
     return result
 
