@@ -28,8 +28,11 @@ def secret_key_is_set(app_configs, **kwargs):
 def register_contributions() -> None:
     """Retention's own parts, registered through the same registries the programs use."""
     from retention.figures import engagement, memberships, referrals, register_figures
+    from retention.nightly import register_step, steps
     from retention.value import figures as value_figures
 
     for figures in (memberships.FIGURES, engagement.FIGURES, referrals.FIGURES,
                     value_figures.FIGURES):
         register_figures(figures)
+    for step in steps.STEPS:
+        register_step(step)
