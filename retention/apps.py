@@ -30,9 +30,13 @@ def register_contributions() -> None:
     from retention.figures import engagement, memberships, referrals, register_figures
     from retention.nightly import register_step, steps
     from retention.value import figures as value_figures
+    from retention.value import reasons
+    from retention.value.atrisk import register_reason
 
     for figures in (memberships.FIGURES, engagement.FIGURES, referrals.FIGURES,
                     value_figures.FIGURES):
         register_figures(figures)
     for step in steps.STEPS:
         register_step(step)
+    for reason in reasons.REASONS:
+        register_reason(reason)

@@ -82,3 +82,18 @@ def smtp_inbox(settings):
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     yield inbox
     controller.stop()
+
+
+@pytest.fixture
+def registries(monkeypatch):
+    """Every registry the apps fill from AppConfig.ready(), as it is now, restored after the
+    test: a test may register a section, a step, a reason, figures, a link purpose, a preview
+    or a customer-admin inline of its own."""
+    from retention.account import sections
+    from retention.figures import registry
+    from retention.nightly import pipeline
+    from retention.value import atrisk
+
+    for module, name in [(sections, "SECTIONS"), (registry, "REGISTERED"), (pipeline, "STEPS"),
+                         (atrisk, "REASONS")]:
+        monkeypatch.setattr(module, name, list(getattr(module, name)))

@@ -38,7 +38,6 @@ from retention.value import atrisk, predictions
 from retention.api.base import FIELD_ERRORS, path_key
 from retention.value.models import AtRisk, ClvFit, CustomerPrediction
 from retention.sales.models import Customer
-from retention.value.reports import REASON_FILTERS, REASONS, reason_codes
 
 # ---------------------------------------------------------------------------------------------
 # What the answers look like (the fit's description is the dict predictions.describe makes)
@@ -151,12 +150,12 @@ class AtRiskSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_reasons(self, row: AtRisk) -> list[str]:
-        return [str(reason) for reason in row.reasons()]
+        return [str(reason) for reason in atrisk.in_words(row)]
 
     @extend_schema_field(serializers.ListField(
-        child=serializers.ChoiceField(choices=[code for code, _label, _q in REASONS])))
+        child=serializers.ChoiceField(choices=[r.code for r in atrisk.reasons()])))
     def get_reason_codes(self, row: AtRisk) -> list[str]:
-        return reason_codes(row)
+        return atrisk.codes_of(row)
 
 
 def page_of(rows: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
@@ -254,7 +253,7 @@ class AtRiskFilter(filters.FilterSet):
         field_name="customer__customer_type", choices=Customer.Type.choices,
         help_text=gettext_lazy("Only customers of this type."))
     reason = filters.ChoiceFilter(
-        choices=[(code, label) for code, label, _q in REASONS], method="filter_reason",
+        choices=[(r.code, r.label) for r in atrisk.reasons()], method="filter_reason",
         help_text=gettext_lazy("Only the customers showing this reason."),
     )
     ordering = CustomerOrdering(
@@ -267,8 +266,16 @@ class AtRiskFilter(filters.FilterSet):
         model = AtRisk
         fields = []
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The reasons registered now (the schema lists those registered when it was built);
+        # the field, made from them once and copied with the filter, is made again.
+        reason = self.filters["reason"]
+        reason.extra["choices"] = [(r.code, r.label) for r in atrisk.reasons()]
+        reason.__dict__.pop("_field", None)
+
     def filter_reason(self, queryset, name, value: str):
-        return queryset.filter(REASON_FILTERS[value])
+        return queryset.filter(atrisk.reason(value).condition())
 
 
 def nothing_stored(day: date, earlier: date | None) -> ValidationError:

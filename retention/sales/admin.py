@@ -43,6 +43,7 @@ from retention.mail import consent, links
 from retention.money import money
 from retention.admin_base import LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
 from retention.mail.admin import ConsentInline, MessagesInline, PreferencesInline
+from retention.value import atrisk
 from retention.value.models import FollowUp
 from retention.mail.models import ConsentRecord
 from retention.sales.models import (
@@ -248,7 +249,7 @@ class CustomerAdmin(admin.ModelAdmin):
             "assigned_to").first()
         return format_html(
             "{}<ul>{}</ul>{}", gettext("On the at-risk list of %(day)s:") % {"day": row.as_of},
-            format_html_join("", "<li>{}</li>", ((reason,) for reason in row.reasons())),
+            format_html_join("", "<li>{}</li>", ((reason,) for reason in atrisk.in_words(row))),
             gettext("Follow-up with %(user)s.") % {"user": follow_up.assigned_to}
             if follow_up else "")
 

@@ -11,8 +11,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from retention.admin_base import LATEST_ROWS, LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
-from retention.value import followups
-from retention.value.reports import REASON_FILTERS, REASONS
+from retention.value import atrisk, followups
 from retention.value.models import AtRisk, ClvFit, FollowUp, ReEngagementList, ReEngagementMember
 
 
@@ -77,11 +76,11 @@ class ReasonFilter(admin.SimpleListFilter):
     parameter_name = "reason"
 
     def lookups(self, request, model_admin):
-        return [(code, label) for code, label, _q in REASONS]
+        return [(r.code, r.label) for r in atrisk.reasons()]
 
     def queryset(self, request, queryset):
-        if self.value() in REASON_FILTERS:
-            return queryset.filter(REASON_FILTERS[self.value()])
+        if chosen := atrisk.reason(self.value() or ""):
+            return queryset.filter(chosen.condition())
         return queryset
 
 
@@ -124,7 +123,7 @@ class AtRiskAdmin(ReadOnlyAdmin):
     @admin.display(description=_("why"))
     def why(self, row: AtRisk) -> str:
         return format_html("<ul>{}</ul>", format_html_join(
-            "", "<li>{}</li>", ((reason,) for reason in row.reasons())))
+            "", "<li>{}</li>", ((reason,) for reason in atrisk.in_words(row))))
 
     @admin.display(description=_("follow-up with"))
     def follow_up(self, row: AtRisk) -> str:

@@ -2,18 +2,12 @@
 
 `score(as_of)` runs nightly after the predictions (retention/value/predictions.py) and
 writes one AtRisk row for every customer still counted active on `as_of` (a paid
-order within the activity window) who shows at least one of these signs:
+order within the activity window) who shows at least one of the registered reasons:
+retention's own (retention/value/reasons.py: unlikely to be active, overdue, an
+abandoned course, an open complaint, a membership not renewing) and those the programs
+add with `register_reason` (a detractor's answer, a lapsed loyalty member):
 
-- unlikely to be active: the model's probability of being active is below
-  RETENTION_AT_RISK_ACTIVE_BELOW;
-- overdue: the days since their last purchase exceed RETENTION_AT_RISK_OVERDUE_FACTOR
-  times their own usual gap (weeks from first to last purchase / repeat purchases);
-- an abandoned course: an enrolment started on or before `as_of`, unfinished, with no
-  activity (or, with none recorded, no start) in RETENTION_AT_RISK_ABANDONED_DAYS days,
-  last touched within the activity window, and no activity on any course since;
-- an open complaint ticket (opened by `as_of`, not resolved by then);
-- a detractor answer (NPS 0–6) — filled in by the surveys app through `REASON_HOOKS`;
-- a membership running on `as_of` and set not to renew.
+    from retention.value.atrisk import Reason, register_reason
 
 Its score is the probability of no purchase in the next 90 days (from BG/NBD, or the
 simple rule's Poisson reading when the model is not used), and its value at risk the
@@ -28,43 +22,153 @@ the ROC curve, against ranking by days since the last order.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import (
     Case,
-    DateField,
-    Exists,
     ExpressionWrapper,
     F,
     FloatField,
     IntegerField,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce, Round, TruncDate
+from django.db.models import Func, JSONField
+from django.db.models.functions import Cast, JSONObject, Round
 from scipy import stats
 
 from retention.value import predictions
 from retention.figures import reports
-from retention.periods import is_month_end, midnight
+from retention.periods import is_month_end
 from retention.value.models import AtRisk, CustomerPrediction
-from retention.sales.models import Enrolment, Membership, Order, SupportTicket
+from retention.sales.models import Order
 
 BACKTEST_REPORT = "atrisk-backtest"
 BACKTEST_DAYS = 90
 TOP = (100, 1000)
-# Other apps add reasons: a function (as_of, candidates queryset) -> the queryset with an
-# annotation replaced; the surveys app sets `detractor` (the latest NPS answer when 0-6,
-# else NULL), which fills AtRisk.detractor_score.
-REASON_HOOKS: list[Callable] = []
+
+
+# Reasons --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One sign that a customer is slipping away: how it is found for a day's customers in
+    one query, what of it is kept, and how it reads.
+
+    `annotate(as_of, rows)` adds to the day's candidates (CustomerPrediction rows of
+    customers still active, with `since_last`, `days_since` and `usual_gap` already there)
+    the annotations the reason needs; `present` is a condition over them. `facts` names
+    what to keep, `{name: annotation}`: a contributed reason's facts are kept in
+    AtRisk.details under its code (no column per app); retention's own (`columns=True`)
+    in AtRisk columns of those names, which `on_rows` and `shows` then read. `describe(row,
+    facts)` puts the reason in words. `order` places it in lists, filters and codes,
+    `telling` in the words (most telling first).
+    """
+
+    code: str
+    label: str
+    annotate: Callable[[date, QuerySet], QuerySet]
+    present: Q
+    describe: Callable[[AtRisk, dict], str]
+    facts: dict[str, str] = field(default_factory=dict, hash=False)
+    order: int = 100
+    telling: int = 100
+    columns: bool = False
+    on_rows: Q | None = None  # the condition over AtRisk rows (given by column reasons)
+    shows: Callable[[dict], bool] | None = None  # a column reason on a row, from its facts
+
+    def condition(self) -> Q:
+        """The AtRisk rows that show this reason."""
+        return self.on_rows if self.columns else Q(details__has_key=self.code)
+
+    def facts_of(self, row: AtRisk) -> dict | None:
+        """What the row keeps of this reason, or None when the row does not show it."""
+        if not self.columns:
+            return (row.details or {}).get(self.code)
+        facts = {name: getattr(row, name) for name in self.facts}
+        return facts if self.shows(facts) else None
+
+
+REASONS: list[Reason] = []
+
+
+def register_reason(reason: Reason) -> None:
+    """Add a reason to every night's scoring (apps call this in their AppConfig.ready).
+
+    Registering the same reason again changes nothing; another reason with the same code
+    is refused, as is a column reason without the conditions that read its columns.
+    """
+    if reason in REASONS:
+        return
+    if any(other.code == reason.code for other in REASONS):
+        raise ImproperlyConfigured(f"an at-risk reason {reason.code!r} is registered already")
+    if reason.columns and (reason.on_rows is None or reason.shows is None):
+        raise ImproperlyConfigured(f"at-risk reason {reason.code!r} keeps columns: give "
+                                   "on_rows and shows")
+    REASONS.append(reason)
+    REASONS.sort(key=lambda r: (r.order, r.code))
+
+
+def reasons() -> list[Reason]:
+    """The registered reasons, in their order."""
+    return list(REASONS)
+
+
+def reason(code: str) -> Reason | None:
+    return next((r for r in REASONS if r.code == code), None)
+
+
+def codes_of(row: AtRisk) -> list[str]:
+    """The codes of a row's reasons, in the reasons' order."""
+    found = [r.code for r in REASONS if r.facts_of(row) is not None]
+    # Kept by a reason no longer registered (its app removed): still the row's reason.
+    found += sorted(set(row.details or {}) - {r.code for r in REASONS})
+    return found
+
+
+def in_words(row: AtRisk) -> list[str]:
+    """The row's reasons in words, most telling first."""
+    shown = [(r.telling, r.describe(row, facts)) for r in REASONS
+             if (facts := r.facts_of(row)) is not None]
+    words = [text for _telling, text in sorted(shown, key=lambda pair: pair[0])]
+    registered = {r.code for r in REASONS}
+    words += [f"{code}: {facts}" for code, facts in sorted((row.details or {}).items())
+              if code not in registered]
+    return words
+
+
+class WithoutNulls(Func):
+    """A JSON object without its null members: the details of the reasons a row shows."""
+
+    output_field = JSONField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        # An RFC 7396 merge patch onto {} drops the members whose value is null.
+        return self.as_sql(compiler, connection, template="JSON_PATCH('{}', %(expressions)s)",
+                           **extra)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function="JSONB_STRIP_NULLS", **extra)
+
+
+def _details() -> Func | Value:
+    """The contributed reasons' facts, each under its code when the customer shows it."""
+    contributed = [r for r in REASONS if not r.columns]
+    if not contributed:
+        return Value({}, output_field=JSONField())
+    return WithoutNulls(JSONObject(**{
+        r.code: Case(When(r.present, then=JSONObject(**{name: F(annotation) for name, annotation
+                                                         in r.facts.items()})),
+                     default=Value(None), output_field=JSONField())
+        for r in contributed}))
 
 
 def _since_last_days():
@@ -72,100 +176,49 @@ def _since_last_days():
 
 
 def candidates(as_of: date) -> QuerySet:
-    """The day's predictions of customers still active, annotated with every reason."""
-    zone = ZoneInfo(settings.TIME_ZONE)
-    end = midnight(as_of + timedelta(days=1), zone)
+    """The day's predictions of customers still active, annotated with every reason, their
+    number (`reason_total`) and the contributed reasons' facts (`reason_details`)."""
     window = settings.RETENTION_ACTIVITY_WINDOW_DAYS
-    factor = settings.RETENTION_AT_RISK_OVERDUE_FACTOR
-    cutoff_day = as_of - timedelta(days=settings.RETENTION_AT_RISK_ABANDONED_DAYS)
-    cutoff = midnight(cutoff_day + timedelta(days=1), zone)
-
-    # A course left behind is a sign only while it is the customer's latest learning: the
-    # customer went quiet in the middle of it (no activity on any course since the cutoff)
-    # and it was last touched within the activity window (an old abandonment, followed
-    # by more buying, is history rather than a warning).
-    window_start = as_of - timedelta(days=window)
-    # (A course started since the cutoff with no activity recorded yet is learning too,
-    # as the start stands for the activity of the enrolment itself below.)
-    recent_learning = Enrolment.objects.filter(customer=OuterRef("customer")).filter(
-        Q(last_activity_at__gte=cutoff, last_activity_at__lt=end)
-        | Q(completed_on__gt=cutoff_day, completed_on__lte=as_of)
-        | Q(last_activity_at__isnull=True, started_on__gt=cutoff_day, started_on__lte=as_of))
-    abandoned = (Enrolment.objects.filter(customer=OuterRef("customer_id"),
-                                          started_on__lte=as_of, progress_percent__lt=100)
-                 .filter(Q(completed_on__isnull=True) | Q(completed_on__gt=as_of))
-                 .filter(Q(last_activity_at__lt=cutoff,  # within the window, as orders
-                           last_activity_at__gte=midnight(window_start + timedelta(days=1),
-                                                          zone))
-                         | Q(last_activity_at__isnull=True, started_on__lte=cutoff_day,
-                             started_on__gt=window_start))
-                 .filter(~Exists(recent_learning))
-                 .order_by("-started_on", "-pk"))
-    complaints = (SupportTicket.objects.filter(customer=OuterRef("customer_id"), is_complaint=True,
-                                               opened_at__lt=end)
-                  .filter(Q(resolved_at__gte=end) | Q(
-                      resolved_at__isnull=True, status__in=[SupportTicket.Status.OPEN,
-                                                            SupportTicket.Status.PENDING]))
-                  .order_by("opened_at", "pk"))
-    not_renewing = (Membership.objects.filter(customer=OuterRef("customer_id"), auto_renew=False,
-                                              started_on__lte=as_of)
-                    .filter(Q(ended_on__isnull=True) | Q(ended_on__gte=as_of))
-                    # The soonest to end; SQLite sorts NULL first, PostgreSQL last.
-                    .order_by(F("ended_on").asc(nulls_last=True), "pk"))
     since = _since_last_days()
     rows = (CustomerPrediction.objects.filter(as_of=as_of)
             .alias(since_last=since)
             .filter(since_last__lt=window - 0.5)
             .annotate(
-                low=Case(When(probability_active__lt=settings.RETENTION_AT_RISK_ACTIVE_BELOW,
-                              then=Value(True)), default=Value(False)),
-                late=Case(When(Q(frequency__gte=1) & Q(
-                    since_last__gt=factor * F("recency_weeks") * 7 / F("frequency")),
-                    then=Value(True)), default=Value(False)),
                 days_since=Cast(Round(since), IntegerField()),
                 usual_gap=Case(When(frequency__gte=1, then=Cast(Round(
                     F("recency_weeks") * 7 / F("frequency")), IntegerField())), default=None),
-                course=Coalesce(Subquery(abandoned.values("course__title")[:1]), Value("")),
-                progress=Subquery(abandoned.values("progress_percent")[:1]),
-                idle_since=Subquery(abandoned.annotate(
-                    day=Coalesce(TruncDate("last_activity_at", tzinfo=zone), "started_on",
-                                 output_field=DateField()))
-                    .values("day")[:1]),
-                complaint=Coalesce(Subquery(complaints.values("subject")[:1]), Value("")),
-                complaint_at=Subquery(complaints.values("opened_at")[:1]),
-                has_complaint=Exists(complaints),
-                plan=Coalesce(Subquery(not_renewing.values("plan")[:1]), Value("")),
-                plan_ends=Subquery(not_renewing.values("ended_on")[:1]),
-                has_plan=Exists(not_renewing),
-                detractor=Value(None, output_field=IntegerField()),
             ))
-    for hook in REASON_HOOKS:
-        rows = hook(as_of, rows)
-    count = sum((Case(When(condition, then=Value(1)), default=Value(0)) for condition in (
-        Q(low=True), Q(late=True), ~Q(course=""), Q(has_complaint=True), Q(has_plan=True),
-        Q(detractor__isnull=False))), Value(0))
-    return rows.annotate(reason_total=count)
+    for each in REASONS:
+        rows = each.annotate(as_of, rows)
+    count = sum((Case(When(each.present, then=Value(1)), default=Value(0)) for each in REASONS),
+                Value(0))
+    return rows.annotate(reason_total=count, reason_details=_details())
 
 
-COLUMNS = ("as_of", "customer_id", "score", "value_at_risk", "predicted_value_12m",
-           "probability_active", "low_active", "days_since_last", "usual_gap_days", "overdue",
-           "abandoned_course", "abandoned_progress", "abandoned_since", "complaint_subject",
-           "complaint_opened_at", "membership_plan", "membership_ends_on", "detractor_score",
-           "reason_count")
-SOURCES = ("as_of", "customer_id", "no_purchase_90d", "value_at_risk", "predicted_value_12m",
-           "probability_active", "low", "days_since", "usual_gap", "late", "course", "progress",
-           "idle_since", "complaint", "complaint_at", "plan", "plan_ends", "detractor",
-           "reason_total")
+# What every row keeps, whatever its reasons: AtRisk column <- candidates' annotation.
+CORE = {"as_of": "as_of", "customer_id": "customer_id", "score": "no_purchase_90d",
+        "value_at_risk": "value_at_risk", "predicted_value_12m": "predicted_value_12m",
+        "probability_active": "probability_active", "days_since_last": "days_since",
+        "usual_gap_days": "usual_gap", "reason_count": "reason_total",
+        "details": "reason_details"}
 
 
 def score(as_of: date) -> int:
-    """Replace the day's at-risk rows from its stored predictions; return how many."""
+    """Replace the day's at-risk rows from its stored predictions; return how many.
+
+    One INSERT ... SELECT: the candidates query computes every reason for every customer in
+    the database; nothing is decided row by row.
+    """
+    columns = dict(CORE)
+    for each in REASONS:
+        if each.columns:
+            columns.update(each.facts)
     select, params = candidates(as_of).filter(reason_total__gt=0).values(
-        *SOURCES).query.sql_with_params()
+        *columns.values()).query.sql_with_params()
     table = AtRisk._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         AtRisk.objects.filter(as_of=as_of).delete()
-        cursor.execute(f"INSERT INTO {table} ({', '.join(COLUMNS)}) {select}", params)
+        cursor.execute(f"INSERT INTO {table} ({', '.join(columns)}) {select}", params)
         return cursor.rowcount
 
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from retention.value import atrisk
 from retention.value.models import AtRisk, FollowUp, ReEngagementList, ReEngagementMember
 from retention.sales.models import Customer
 
@@ -58,7 +59,7 @@ def reasons_for(customer_ids: list[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for row in latest:
         if row.customer_id not in out:
-            out[row.customer_id] = "; ".join(row.reasons())[:REASON_LENGTH]
+            out[row.customer_id] = "; ".join(atrisk.in_words(row))[:REASON_LENGTH]
     return out
 
 

@@ -5,7 +5,6 @@ customer's nightly prediction, the nightly at-risk list, and what staff do about
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from retention.sales.models import MONEY, Customer
@@ -114,9 +113,10 @@ class CustomerPrediction(models.Model):
 class AtRisk(models.Model):
     """A customer still counted active who shows at least one sign of slipping away.
 
-    Written nightly by retention/value/atrisk.py in one INSERT ... SELECT; each reason is a
-    column (so the list filters and sorts on them in the database) and `reasons()` puts
-    them into words.
+    Written nightly by retention/value/atrisk.py in one INSERT ... SELECT. Retention's own
+    reasons keep their facts in columns (so the list filters and sorts on them in the
+    database); the reasons other apps register keep theirs in `details`, under the
+    reason's code, so no app needs a column here. `atrisk.in_words(row)` reads them out.
     """
 
     as_of = models.DateField()
@@ -138,8 +138,9 @@ class AtRisk(models.Model):
     complaint_opened_at = models.DateTimeField(null=True, blank=True)
     membership_plan = models.CharField(max_length=100, blank=True)
     membership_ends_on = models.DateField(null=True, blank=True)
-    detractor_score = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text=_("Their latest NPS answer, when 0 to 6."))
+    details = models.JSONField(
+        default=dict, blank=True,
+        help_text=_("The facts of the reasons other apps contribute, by reason code."))
     reason_count = models.PositiveSmallIntegerField()
 
     class Meta:
@@ -154,33 +155,6 @@ class AtRisk(models.Model):
     def __str__(self) -> str:
         # The admin's title of the row (one query): the platform's id, not the table's.
         return f"{self.customer.external_id} at risk on {self.as_of}"
-
-    def reasons(self) -> list[str]:
-        """The reasons in words, most telling first."""
-        out = []
-        if self.low_active:
-            out.append(_("Unlikely to be still buying: %(chance)s %% chance of being active")
-                       % {"chance": round(self.probability_active * 100)})
-        if self.overdue:
-            out.append(_("Overdue: %(days)s days since the last order; usually every %(gap)s "
-                         "days") % {"days": self.days_since_last, "gap": self.usual_gap_days})
-        if self.complaint_subject or self.complaint_opened_at:
-            out.append(_("Open complaint since %(day)s: %(subject)s") % {
-                "day": timezone.localtime(self.complaint_opened_at).date().isoformat(),
-                "subject": self.complaint_subject or _("(no subject)")})
-        if self.detractor_score is not None:
-            out.append(_("Detractor: answered %(score)s out of 10") % {"score": self.detractor_score})
-        if self.abandoned_course:
-            out.append(_("Left “%(course)s” unfinished at %(progress)s %%, no activity since "
-                         "%(day)s") % {"course": self.abandoned_course,
-                                       "progress": self.abandoned_progress or 0,
-                                       "day": self.abandoned_since.isoformat()})
-        if self.membership_plan:
-            out.append(_("Membership “%(plan)s” set not to renew%(ends)s") % {
-                "plan": self.membership_plan,
-                "ends": f" (ends {self.membership_ends_on.isoformat()})"
-                if self.membership_ends_on else ""})
-        return out
 
 
 class FollowUp(models.Model):

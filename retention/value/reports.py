@@ -16,38 +16,18 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils.translation import gettext_lazy as _
 
+from retention.value import atrisk
 from retention.value.models import AtRisk, CustomerPrediction, FollowUp
 from retention.money import money, rate, ratio
 
 DECILES = 10
 
-# The at-risk reasons: code, label, the filter that picks the rows showing it.
-REASONS: list[tuple[str, str, Q]] = [
-    ("low_active", _("Unlikely to be active"), Q(low_active=True)),
-    ("overdue", _("Overdue"), Q(overdue=True)),
-    ("abandoned_course", _("Abandoned course"), ~Q(abandoned_course="")),
-    ("complaint", _("Open complaint"), Q(complaint_opened_at__isnull=False)),
-    ("membership", _("Membership not renewing"), ~Q(membership_plan="")),
-    ("detractor", _("Detractor"), Q(detractor_score__isnull=False)),
-]
-REASON_FILTERS = {code: condition for code, _label, condition in REASONS}
 SORTS = {
     "value_at_risk": ("-value_at_risk", "-score", "customer_id"),
     "score": ("-score", "-value_at_risk", "customer_id"),
     "predicted_value": ("-predicted_value_12m", "customer_id"),
     "days_since_last": ("-days_since_last", "customer_id"),
 }
-
-
-def reason_codes(row: AtRisk) -> list[str]:
-    """The machine-readable codes of a row's reasons, in the order of REASONS."""
-    found = {
-        "low_active": row.low_active, "overdue": row.overdue,
-        "abandoned_course": bool(row.abandoned_course),
-        "complaint": row.complaint_opened_at is not None,
-        "membership": bool(row.membership_plan), "detractor": row.detractor_score is not None,
-    }
-    return [code for code, _label, _q in REASONS if found[code]]
 
 
 # Predicted value --------------------------------------------------------------------------------
@@ -137,7 +117,7 @@ def at_risk_rows(as_of: date, chosen: RiskFilter) -> QuerySet:
     their open follow-up is assigned to (joined and annotated: no query per row)."""
     rows = AtRisk.objects.filter(as_of=as_of)
     if chosen.reason:
-        rows = rows.filter(REASON_FILTERS[chosen.reason])
+        rows = rows.filter(atrisk.reason(chosen.reason).condition())
     if chosen.customer_type:
         rows = rows.filter(customer__customer_type=chosen.customer_type)
     follow_up = FollowUp.objects.filter(customer=OuterRef("customer_id"),
@@ -152,24 +132,25 @@ def at_risk_summary(as_of: date, chosen: RiskFilter | None = None) -> dict:
     many show each reason (one aggregate query, over the rows `chosen` keeps)."""
     rows = AtRisk.objects.filter(as_of=as_of)
     if chosen is not None and chosen.reason:
-        rows = rows.filter(REASON_FILTERS[chosen.reason])
+        rows = rows.filter(atrisk.reason(chosen.reason).condition())
     if chosen is not None and chosen.customer_type:
         rows = rows.filter(customer__customer_type=chosen.customer_type)
     open_follow_up = FollowUp.objects.filter(customer=OuterRef("customer_id"),
                                              status=FollowUp.Status.OPEN)
+    reasons = atrisk.reasons()
     found = rows.annotate(followed=Exists(open_follow_up)).aggregate(
         customers=Count("pk"), value_at_risk=Sum("value_at_risk"),
         predicted_value=Sum("predicted_value_12m"),
         followed_up=Count("pk", filter=Q(followed=True)),
-        **{code: Count("pk", filter=condition) for code, _label, condition in REASONS},
+        **{f"reason_{r.code}": Count("pk", filter=r.condition()) for r in reasons},
     )
     return {
         "customers": found["customers"],
         "value_at_risk": money(found["value_at_risk"]),
         "predicted_value": money(found["predicted_value"]),
         "followed_up": found["followed_up"],
-        "reasons": [{"code": code, "label": label, "customers": found[code]}
-                    for code, label, _q in REASONS],
+        "reasons": [{"code": r.code, "label": r.label, "customers": found[f"reason_{r.code}"]}
+                    for r in reasons],
     }
 
 
@@ -183,7 +164,7 @@ def as_csv_rows(rows: QuerySet):
         yield [row.customer.external_id, row.customer.display_name, row.customer.email,
                row.customer.customer_type, row.as_of.isoformat(), row.value_at_risk,
                row.predicted_value_12m, round(row.probability_active, 4), round(row.score, 4),
-               row.days_since_last, row.usual_gap_days, " | ".join(row.reasons()),
+               row.days_since_last, row.usual_gap_days, " | ".join(atrisk.in_words(row)),
                row.follow_up_with or ""]
 
 

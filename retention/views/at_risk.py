@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from retention.value import atrisk, followups, predictions, reports
 from retention.value.models import ClvFit, ReEngagementList
 from retention.sales.models import Customer
-from retention.value.reports import REASONS, SORTS, RiskFilter
+from retention.value.reports import SORTS, RiskFilter
 from retention.periods import last_complete_day
 from retention.views.access import csv_download, day_asked, managers_only
 
@@ -83,7 +83,7 @@ def _filter_asked(query) -> tuple[RiskFilter, list[str]]:
     chosen = RiskFilter(reason=query.get("reason", ""),
                         customer_type=query.get("customer_type", ""),
                         sort=query.get("sort", "value_at_risk"))
-    if chosen.reason and chosen.reason not in reports.REASON_FILTERS:
+    if chosen.reason and atrisk.reason(chosen.reason) is None:
         errors.append(_("Unknown reason %(reason)s; showing every reason.")
                       % {"reason": chosen.reason})
         chosen.reason = ""
@@ -149,7 +149,8 @@ def at_risk_page(request):
     day, errors = _day_asked(request.GET, available)
     chosen, filter_errors = _filter_asked(request.GET)
     errors += filter_errors
-    context = {"errors": errors, "day": day, "chosen": chosen, "reasons": REASONS,
+    context = {"errors": errors, "day": day, "chosen": chosen,
+               "reasons": [(r.code, r.label) for r in atrisk.reasons()],
                "sorts": SORT_LABELS.items(), "types": Customer.Type.choices,
                "backtests": atrisk.stored_backtests(last_complete_day())}
     if day is None:
@@ -158,6 +159,8 @@ def at_risk_page(request):
         return render(request, "retention/at_risk.html", context)
     paginator = Paginator(reports.at_risk_rows(day, chosen), PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
+    for row in page:
+        row.words = atrisk.in_words(row)  # the template runs no code of the model's
     query = request.GET.copy()
     query.pop("page", None)
     may = _may_act(request.user)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 import time_machine
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Q, Value, When
 
 from retention.value import atrisk, predictions
 from retention.value.models import AtRisk, ClvFit, CustomerPrediction
@@ -32,7 +32,7 @@ SAST = ZoneInfo("Africa/Johannesburg")
 NO_REASON = {
     "low_active": False, "overdue": False, "abandoned_course": "", "abandoned_progress": None,
     "abandoned_since": None, "complaint_subject": "", "complaint_opened_at": None,
-    "membership_plan": "", "membership_ends_on": None, "detractor_score": None,
+    "membership_plan": "", "membership_ends_on": None, "details": {},
     "reason_count": 1,
 }
 
@@ -72,12 +72,17 @@ def reasons_of(row: AtRisk) -> dict:
     return {column: getattr(row, column) for column in NO_REASON}
 
 
-def detractor_hook(customer, answer: int):
-    """What the surveys app will add: the customer's latest NPS answer when 0 to 6."""
-    def hook(as_of, rows):
-        return rows.annotate(detractor=Case(When(customer_id=customer.pk, then=Value(answer)),
-                                            default=None, output_field=IntegerField()))
-    return hook
+def detractor_reason(customer, answer: int) -> atrisk.Reason:
+    """What the surveys app will register: the customer's latest NPS answer when 0 to 6
+    (here, `answer` for `customer` and nobody else), kept in the row's details."""
+    return atrisk.Reason(
+        "detractor", "Detractor",
+        annotate=lambda as_of, rows: rows.annotate(detractor=Case(
+            When(customer_id=customer.pk, then=Value(answer)), default=None,
+            output_field=IntegerField())),
+        present=Q(detractor__isnull=False), facts={"score": "detractor"},
+        describe=lambda row, facts: f"Detractor: answered {facts['score']} out of 10",
+        order=60, telling=40)
 
 
 @pytest.fixture
@@ -116,7 +121,7 @@ def test_a_customer_long_past_their_usual_gap_is_overdue():
     assert (row.as_of, row.customer_id) == (AS_OF, customer.pk)
     assert reasons_of(row) == {**NO_REASON, "overdue": True}
     assert (row.days_since_last, row.usual_gap_days, row.probability_active) == (120, 30, 1.0)
-    assert row.reasons() == ["Overdue: 120 days since the last order; usually every 30 days"]
+    assert atrisk.in_words(row) == ["Overdue: 120 days since the last order; usually every 30 days"]
     # The simple rule: three purchase days in their first year, a Poisson rate of 3 a year.
     assert row.score == pytest.approx(math.exp(-3 * 90 / 365.25))
 
@@ -127,7 +132,7 @@ def test_exactly_twice_the_usual_gap_is_not_yet_overdue():
     assert run(date(2025, 5, 1)) == 0  # 60 days since the last order, usually 30
 
     assert run(date(2025, 5, 2)) == 1  # 61
-    assert AtRisk.objects.get().reasons() == [
+    assert atrisk.in_words(AtRisk.objects.get()) == [
         "Overdue: 61 days since the last order; usually every 30 days"]
 
 
@@ -147,7 +152,7 @@ def test_a_customer_the_model_doubts_is_unlikely_to_be_active(modelled):
     assert (row.probability_active, row.days_since_last, row.usual_gap_days) == (
         prediction.probability_active, 70, 10)
     chance = round(prediction.probability_active * 100)
-    assert row.reasons() == [f"Unlikely to be still buying: {chance} % chance of being active"]
+    assert atrisk.in_words(row) == [f"Unlikely to be still buying: {chance} % chance of being active"]
 
 
 @pytest.mark.parametrize("last_activity_at, since", [
@@ -166,7 +171,7 @@ def test_an_unfinished_course_without_recent_activity_is_abandoned(last_activity
     row = AtRisk.objects.get(customer=customer)
     assert reasons_of(row) == {**NO_REASON, "abandoned_course": "Bookkeeping basics",
                                "abandoned_progress": 40, "abandoned_since": since}
-    assert row.reasons() == [
+    assert atrisk.in_words(row) == [
         f"Left “Bookkeeping basics” unfinished at 40 %, no activity since {since.isoformat()}"]
 
 
@@ -238,7 +243,7 @@ def test_an_open_complaint_is_a_reason(status, resolved_at):
     row = AtRisk.objects.get(customer=customer)
     assert reasons_of(row) == {**NO_REASON, "complaint_subject": "Certificate never arrived",
                                "complaint_opened_at": at(date(2025, 6, 10), 9)}
-    assert row.reasons() == ["Open complaint since 2025-06-10: Certificate never arrived"]
+    assert atrisk.in_words(row) == ["Open complaint since 2025-06-10: Certificate never arrived"]
 
 
 def test_a_complaint_without_subject_is_still_explained():
@@ -248,7 +253,7 @@ def test_a_complaint_without_subject_is_still_explained():
 
     run()
 
-    assert AtRisk.objects.get(customer=customer).reasons() == [
+    assert atrisk.in_words(AtRisk.objects.get(customer=customer)) == [
         "Open complaint since 2025-06-10: (no subject)"]
 
 
@@ -285,7 +290,7 @@ def test_a_running_membership_set_not_to_renew_is_a_reason(ended_on, ends):
     row = AtRisk.objects.get(customer=customer)
     assert reasons_of(row) == {**NO_REASON, "membership_plan": "Pro yearly",
                                "membership_ends_on": ended_on}
-    assert row.reasons() == [f"Membership “Pro yearly” set not to renew{ends}"]
+    assert atrisk.in_words(row) == [f"Membership “Pro yearly” set not to renew{ends}"]
 
 
 def test_of_two_memberships_set_not_to_renew_the_one_ending_first_is_named():
@@ -319,17 +324,19 @@ def test_a_renewing_ended_or_future_membership_is_no_reason(membership):
     assert not AtRisk.objects.exists()
 
 
-def test_a_reason_hook_adds_the_detractor_answer(monkeypatch):
+def test_a_registered_reason_adds_the_detractor_answer_without_a_column(registries):
     customer = buyer(date(2025, 5, 1))
     other = buyer(date(2025, 5, 1))
-    monkeypatch.setattr(atrisk, "REASON_HOOKS", [detractor_hook(customer, 4)])
+    atrisk.register_reason(detractor_reason(customer, 4))
 
     assert run() == 1
 
     row = AtRisk.objects.get()
     assert row.customer_id == customer.pk
-    assert reasons_of(row) == {**NO_REASON, "detractor_score": 4}
-    assert row.reasons() == ["Detractor: answered 4 out of 10"]
+    assert reasons_of(row) == {**NO_REASON, "details": {"detractor": {"score": 4}}}
+    assert atrisk.in_words(row) == ["Detractor: answered 4 out of 10"]
+    assert atrisk.codes_of(row) == ["detractor"]
+    assert list(AtRisk.objects.filter(atrisk.reason("detractor").condition())) == [row]
     assert not AtRisk.objects.filter(customer=other).exists()
 
 
@@ -350,7 +357,7 @@ def test_days_and_cutoffs_follow_the_business_time_zone(rules):
 
     row = AtRisk.objects.get()
     assert (row.customer_id, row.abandoned_since) == (customer.pk, date(2025, 5, 31))
-    assert row.reasons() == [
+    assert atrisk.in_words(row) == [
         "Left “Tax returns” unfinished at 10 %, no activity since 2025-05-31"]
 
 
@@ -362,7 +369,7 @@ def test_the_complaint_is_dated_in_the_business_time_zone(rules):
 
     run()
 
-    assert AtRisk.objects.get().reasons() == ["Open complaint since 2025-06-10: Locked out"]
+    assert atrisk.in_words(AtRisk.objects.get()) == ["Open complaint since 2025-06-10: Locked out"]
 
 
 # Who is listed ---------------------------------------------------------------------------------
@@ -404,7 +411,7 @@ def test_a_refunded_order_does_not_keep_a_customer_active():
     assert not AtRisk.objects.exists()
 
 
-def test_a_customer_with_several_reasons_gets_them_all(monkeypatch):
+def test_a_customer_with_several_reasons_gets_them_all(registries):
     customer = buyer(date(2025, 1, 1), date(2025, 1, 31), date(2025, 3, 2))
     EnrolmentFactory(customer=customer, course=CourseFactory(title="Payroll"),
                      started_on=date(2025, 1, 31), progress_percent=15,
@@ -413,7 +420,7 @@ def test_a_customer_with_several_reasons_gets_them_all(monkeypatch):
                          opened_at=at(date(2025, 3, 3), 8))
     MembershipFactory(customer=customer, plan="All-access", started_on=date(2025, 1, 1),
                       ended_on=date(2025, 12, 31), auto_renew=False)
-    monkeypatch.setattr(atrisk, "REASON_HOOKS", [detractor_hook(customer, 2)])
+    atrisk.register_reason(detractor_reason(customer, 2))
 
     assert run() == 1
 
@@ -423,9 +430,9 @@ def test_a_customer_with_several_reasons_gets_them_all(monkeypatch):
         "abandoned_progress": 15, "abandoned_since": date(2025, 2, 14),
         "complaint_subject": "Charged twice", "complaint_opened_at": at(date(2025, 3, 3), 8),
         "membership_plan": "All-access", "membership_ends_on": date(2025, 12, 31),
-        "detractor_score": 2, "reason_count": 5,
+        "details": {"detractor": {"score": 2}}, "reason_count": 5,
     }
-    assert row.reasons() == [
+    assert atrisk.in_words(row) == [
         "Overdue: 120 days since the last order; usually every 30 days",
         "Open complaint since 2025-03-03: Charged twice",
         "Detractor: answered 2 out of 10",

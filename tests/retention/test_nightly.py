@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from retention.sales import ingest, summaries
 from retention.figures import metrics, segments, snapshots
 from retention import nightly
+from retention.value import atrisk
 from retention.money import as_json
 from retention.sales.models import Customer, DataChange, Order
 from retention.figures.models import CustomerSegment, MetricSnapshot, StoredReport
@@ -244,6 +245,6 @@ def test_a_night_stores_predictions_and_the_at_risk_list_once_however_often_it_r
     assert CustomerPrediction.objects.filter(as_of=date(2025, 8, 10)).count() == 2
     at_risk = AtRisk.objects.get(as_of=date(2025, 8, 10))
     assert at_risk.customer.external_id == "C-2"
-    assert at_risk.reasons() == ["Open complaint since 2025-08-05: Late access"]
+    assert atrisk.in_words(at_risk) == ["Open complaint since 2025-08-05: Late access"]
     run = NightlyRun.objects.order_by("-pk").first()
     assert "2 customers predicted with simple rule" in json.dumps(run.outcomes)
