@@ -40,9 +40,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class LatestRowsFormSet(BaseInlineFormSet):
+    latest = LATEST_ROWS  # a subclass may show fewer (the latest prediction: 1)
+
     def get_queryset(self):
         # A customer can have thousands of orders (or messages): load only the latest
         # few, once (the formset asks for its queryset several times while rendering).
         if not hasattr(self, "_latest"):
-            self._latest = super().get_queryset()[:LATEST_ROWS]
+            self._latest = super().get_queryset()[:self.latest]
         return self._latest

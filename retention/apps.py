@@ -31,6 +31,7 @@ def register_contributions() -> None:
     from retention.nightly import register_step, steps
     from retention.value import figures as value_figures
     from retention.value import reasons
+    from retention.sales.admin import register_customer_inline
     from retention.value.atrisk import register_reason
 
     for figures in (memberships.FIGURES, engagement.FIGURES, referrals.FIGURES,
@@ -40,3 +41,18 @@ def register_contributions() -> None:
         register_step(step)
     for reason in reasons.REASONS:
         register_reason(reason)
+    for part in customer_admin_parts():
+        register_customer_inline(part)
+
+
+def customer_admin_parts():
+    """The inlines retention's areas add to the customer's admin page, in their places."""
+    from retention.mail import admin as mail_admin
+    from retention.sales.admin import CustomerInline
+    from retention.value import admin as value_admin
+
+    return [CustomerInline(20, mail_admin.PreferencesInline),
+            CustomerInline(30, mail_admin.ConsentInline),
+            CustomerInline(40, mail_admin.MessagesInline),
+            CustomerInline(50, value_admin.PredictionInline),
+            CustomerInline(60, value_admin.RiskInline)]

@@ -16,11 +16,13 @@ Writes keep the domain's invariants: a course's or bundle's price goes through
 refreshes its customers' cached summary in the same transaction.
 """
 
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.options import InlineModelAdmin
 from django.db import transaction
 from django.db.models import (
     Case,
@@ -31,10 +33,9 @@ from django.db.models import (
     Q,
     When,
 )
-from django.urls import reverse, reverse_lazy
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
-from django.utils.text import format_lazy
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -42,9 +43,6 @@ from retention.sales import catalogue, summaries
 from retention.mail import consent, links
 from retention.money import money
 from retention.admin_base import LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
-from retention.mail.admin import ConsentInline, MessagesInline, PreferencesInline
-from retention.value import atrisk
-from retention.value.models import FollowUp
 from retention.mail.models import ConsentRecord
 from retention.sales.models import (
     Bundle,
@@ -113,6 +111,30 @@ class LatestOrdersInline(ReadOnlyInline):
     verbose_name_plural = _("latest orders")
 
 
+@dataclass(frozen=True)
+class CustomerInline:
+    """A part of the customer's admin page another area or app adds: an inline, in its place
+    after the customer's latest orders."""
+
+    order: int
+    inline: type[InlineModelAdmin]
+
+
+CUSTOMER_INLINES: list[CustomerInline] = []
+
+
+def register_customer_inline(part: CustomerInline) -> None:
+    """Show an inline on every customer's admin page (apps call this in AppConfig.ready).
+
+    Registering the same part again changes nothing. Keep the inline read-only unless staff
+    are meant to edit those rows there, and load what it shows in its queryset: the page
+    is read for one customer at a time, but each inline is one query at least.
+    """
+    if part not in CUSTOMER_INLINES:
+        CUSTOMER_INLINES.append(part)
+        CUSTOMER_INLINES.sort(key=lambda p: p.order)
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = [
@@ -142,8 +164,6 @@ class CustomerAdmin(admin.ModelAdmin):
         "first_order_at",
         "last_order_at",
         "all_orders",
-        "predicted_value",
-        "risk",
         "page_link",
         "created_at",
         "updated_at",
@@ -158,23 +178,19 @@ class CustomerAdmin(admin.ModelAdmin):
             "fields": ["order_count", "total_spent", "first_order_at", "last_order_at",
                        "all_orders"],
         }),
-        (_("Predicted value and risk"), {
-            "description": format_lazy(
-                '{} <a href="{}">{}</a> · <a href="{}">{}</a>',
-                _("From the latest nightly predictions; the managers' pages explain them:"),
-                reverse_lazy("value"), _("predicted value"),
-                reverse_lazy("at-risk"), _("customers at risk")),
-            "fields": ["predicted_value", "risk"],
-        }),
         (_("Record"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
-    inlines = [LatestOrdersInline, PreferencesInline, ConsentInline, MessagesInline]
+    # The latest orders, then what the other areas and apps register (CUSTOMER_INLINES).
+    inlines = [LatestOrdersInline]
     actions = ["revoke_links"]
     # The paginator counts the filtered rows; a second COUNT over every customer
     # for "N total" would double the cost of each page on a million rows.
     show_full_result_count = False
     # Facet counts cost a full scan per filter on a million rows.
     show_facets = admin.ShowFacets.NEVER
+
+    def get_inlines(self, request, obj):
+        return [*self.inlines, *(part.inline for part in CUSTOMER_INLINES)]
 
     @admin.display(description=_("name"))
     def display_name(self, customer: Customer) -> str:
@@ -220,38 +236,6 @@ class CustomerAdmin(admin.ModelAdmin):
             "count": customer.orders.count()
         }
         return format_html('<a href="{}?{}">{}</a>', url, query, text)
-
-    @admin.display(description=_("predicted value"))
-    def predicted_value(self, customer: Customer) -> str:
-        prediction = (customer.predictions.select_related("fit").order_by("-as_of").first()
-                      if customer.pk else None)
-        if prediction is None:
-            return gettext("No prediction yet (the nightly run makes them).")
-        return format_html(
-            "{}<div class=\"help\">{}</div>",
-            gettext("%(value)s over the next 12 months: %(purchases).2f expected purchases of "
-                    "%(each)s each; %(active)s %% chance of still being active; value at risk "
-                    "%(risk)s.") % {
-                "value": prediction.predicted_value_12m,
-                "purchases": prediction.expected_purchases_12m,
-                "each": prediction.expected_value_per_purchase,
-                "active": round(prediction.probability_active * 100),
-                "risk": prediction.value_at_risk},
-            gettext("Predicted on %(day)s with %(method)s.") % {
-                "day": prediction.as_of, "method": prediction.fit.method_summary()})
-
-    @admin.display(description=_("at risk"))
-    def risk(self, customer: Customer) -> str:
-        row = customer.risks.order_by("-as_of").first() if customer.pk else None
-        if row is None:
-            return gettext("Not on an at-risk list.")
-        follow_up = customer.follow_ups.filter(status=FollowUp.Status.OPEN).select_related(
-            "assigned_to").first()
-        return format_html(
-            "{}<ul>{}</ul>{}", gettext("On the at-risk list of %(day)s:") % {"day": row.as_of},
-            format_html_join("", "<li>{}</li>", ((reason,) for reason in atrisk.in_words(row))),
-            gettext("Follow-up with %(user)s.") % {"user": follow_up.assigned_to}
-            if follow_up else "")
 
     def save_model(self, request, obj, form, change):
         consent_changed = "marketing_consent" in form.changed_data

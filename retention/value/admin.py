@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Count, OuterRef, Subquery
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
@@ -12,7 +13,81 @@ from django.utils.translation import gettext_lazy as _
 
 from retention.admin_base import LATEST_ROWS, LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
 from retention.value import atrisk, followups
-from retention.value.models import AtRisk, ClvFit, FollowUp, ReEngagementList, ReEngagementMember
+from retention.value.models import (
+    AtRisk,
+    ClvFit,
+    CustomerPrediction,
+    FollowUp,
+    ReEngagementList,
+    ReEngagementMember,
+)
+
+
+# The customer's admin page (registered in retention/apps.py) ---------------------------------
+
+
+class LatestOneFormSet(LatestRowsFormSet):
+    latest = 1
+
+
+class PredictionInline(ReadOnlyInline):
+    """The customer's latest nightly prediction, with the fit's method."""
+
+    model = CustomerPrediction
+    formset = LatestOneFormSet
+    fields = ["as_of", "predicted_value_12m", "purchases", "expected_value_per_purchase",
+              "chance_active", "value_at_risk", "method"]
+    readonly_fields = fields
+    verbose_name_plural = _("predicted value (latest nightly prediction)")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("fit").order_by("-as_of")
+
+    @admin.display(description=_("expected purchases, 12 months"))
+    def purchases(self, prediction: CustomerPrediction) -> str:
+        return f"{prediction.expected_purchases_12m:.2f}"
+
+    @admin.display(description=_("chance of still being active"))
+    def chance_active(self, prediction: CustomerPrediction) -> str:
+        return f"{round(prediction.probability_active * 100)} %"
+
+    @admin.display(description=_("predicted with"))
+    def method(self, prediction: CustomerPrediction) -> str:
+        return format_html('{} (<a href="{}">{}</a>)', prediction.fit.method_summary(),
+                           reverse("value"), gettext("how predictions are made"))
+
+
+class RiskInline(ReadOnlyInline):
+    """The customer's latest at-risk row: why, and who follows up."""
+
+    model = AtRisk
+    formset = LatestOneFormSet
+    fields = ["as_of", "why", "chance", "value_at_risk", "follow_up"]
+    readonly_fields = fields
+    verbose_name_plural = _("at risk (latest nightly list)")
+
+    def get_queryset(self, request):
+        follow_up = FollowUp.objects.filter(customer=OuterRef("customer_id"),
+                                            status=FollowUp.Status.OPEN)
+        return super().get_queryset(request).annotate(
+            follow_up_with=Subquery(follow_up.values("assigned_to__username")[:1])
+        ).order_by("-as_of")
+
+    @admin.display(description=_("why"))
+    def why(self, row: AtRisk) -> str:
+        return format_html("<ul>{}</ul>", format_html_join(
+            "", "<li>{}</li>", ((reason,) for reason in atrisk.in_words(row))))
+
+    @admin.display(description=_("chance of no purchase in 90 days"))
+    def chance(self, row: AtRisk) -> str:
+        return f"{round(row.score * 100)} %"
+
+    @admin.display(description=_("follow-up with"))
+    def follow_up(self, row: AtRisk) -> str:
+        return row.follow_up_with or "–"
+
+
+# Predicted value and customers at risk -------------------------------------------------------
 
 
 @admin.register(ClvFit)

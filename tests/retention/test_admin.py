@@ -1,7 +1,7 @@
 """The staff admin for the core domain: fast change lists, search, and writes that keep
 the price history and the customers' cached order summaries right."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from retention.sales import summaries
 from retention.sales.models import Course, Customer, Order, PriceChange
+from retention.value.models import AtRisk, ClvFit, CustomerPrediction
 from tests.factories import (
     BundleFactory,
     CourseFactory,
@@ -241,6 +242,33 @@ def test_customer_page_shows_latest_orders_and_links_to_the_rest(
     assert every.context["cl"].result_count == 25
 
 
+def test_the_customer_page_shows_the_latest_prediction_and_at_risk_reasons(admin_client):
+    """The value area's parts of the customer's page, registered as inlines."""
+    customer = CustomerFactory()
+    fit = ClvFit.objects.create(
+        as_of=date(2025, 6, 30), purpose=ClvFit.Purpose.NIGHTLY, customers=500,
+        repeat_customers=120, purchases_method="model", spend_method="model",
+        monthly_discount=Decimal("0.0100"))
+    for day, value in ((date(2025, 6, 29), "10.00"), (date(2025, 6, 30), "180.00")):
+        CustomerPrediction.objects.create(
+            fit=fit, as_of=day, customer=customer, frequency=2, recency_weeks=20.0,
+            age_weeks=40.0, probability_active=0.62, expected_purchases_12m=2.0,
+            expected_value_per_purchase=Decimal("100.00"), predicted_value_12m=Decimal(value),
+            value_at_risk=Decimal("20.00"), no_purchase_90d=0.4)
+    AtRisk.objects.create(
+        as_of=date(2025, 6, 30), customer=customer, score=0.71, value_at_risk=Decimal("20.00"),
+        predicted_value_12m=Decimal("180.00"), probability_active=0.62, days_since_last=90,
+        usual_gap_days=30, overdue=True, reason_count=1)
+
+    r = admin_client.get(reverse("admin:retention_customer_change", args=[customer.pk]))
+
+    html = r.content.decode()
+    assert "180.00" in html and ">10.00<" not in html  # the latest prediction only
+    assert "62 %" in html and "purchases: BG/NBD; spend: Gamma-Gamma" in html
+    assert "Overdue: 90 days since the last order; usually every 30 days" in html
+    assert "71 %" in html
+
+
 def customer_form(customer: Customer, **changes) -> dict:
     """The POST a browser sends from the customer change form, with `changes` applied."""
     data = {
@@ -255,8 +283,10 @@ def customer_form(customer: Customer, **changes) -> dict:
         "signed_up_at_0": "",
         "signed_up_at_1": "",
         "birth_date": "",
-        # The read-only inlines (latest orders, preferences, consents, emails): nothing to submit.
-        **{f"{prefix}-{count}": "0" for prefix in ("orders", "preferences", "consents", "messages")
+        # The read-only inlines (latest orders, preferences, consents, emails, prediction,
+        # at-risk row): nothing to submit.
+        **{f"{prefix}-{count}": "0" for prefix in ("orders", "preferences", "consents", "messages",
+                                                   "predictions", "risks")
            for count in ("TOTAL_FORMS", "INITIAL_FORMS")},
     }
     data.update(changes)

@@ -376,7 +376,7 @@ def test_the_customer_page_in_the_admin_shows_predicted_value_and_risk(
     response = admin_client.get(f"/admin/retention/customer/{listed['complaint'].pk}/change/")
 
     page = response.content.decode()
-    assert "over the next 12 months" in page and "simple rule" in page
+    assert "predicted value (latest nightly prediction)" in page.lower() and "simple rule" in page
     assert "Open complaint since" in page
 
 
