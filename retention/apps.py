@@ -15,6 +15,7 @@ class RetentionConfig(AppConfig):
         from retention.sales import changes  # noqa: F401
 
         checks.register(secret_key_is_set, checks.Tags.security, deploy=True)
+        checks.register(link_lifetimes_are_known)
         register_contributions()
 
 
@@ -25,9 +26,23 @@ def secret_key_is_set(app_configs, **kwargs):
     return [checks.Error(settings.SECRET_KEY_MISSING, id="retention.E001")]
 
 
+def link_lifetimes_are_known(app_configs, **kwargs):
+    """RETENTION_LINK_DAYS names only link purposes that some app registered."""
+    from retention.mail import links
+
+    return [checks.Error(
+        f"RETENTION_LINK_DAYS names {name!r}, which is not a link purpose.",
+        hint=f"Use one of {', '.join(sorted(links.PURPOSES))}.", id="retention.E002")
+        for name in links.unknown_lifetimes()]
+
+
 def register_contributions() -> None:
     """Retention's own parts, registered through the same registries the programs use."""
+    from retention.account import register_section, sections
     from retention.figures import engagement, memberships, referrals, register_figures
+    from retention.mail import links, previews
+    from retention.mail.links import register_purpose
+    from retention.mail.previews import register as register_preview
     from retention.nightly import register_step, steps
     from retention.value import figures as value_figures
     from retention.value import reasons
@@ -43,6 +58,11 @@ def register_contributions() -> None:
         register_reason(reason)
     for part in customer_admin_parts():
         register_customer_inline(part)
+    for purpose in links.RETENTION_PURPOSES:
+        register_purpose(purpose)
+    for preview in previews.RETENTION_PREVIEWS:
+        register_preview(preview)
+    register_section(sections.COURSES)
 
 
 def customer_admin_parts():

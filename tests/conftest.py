@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
@@ -91,9 +93,12 @@ def registries(monkeypatch):
     or a customer-admin inline of its own."""
     from retention.account import sections
     from retention.figures import registry
+    from retention.mail import links, previews
     from retention.nightly import pipeline
+    from retention.sales import admin
     from retention.value import atrisk
 
     for module, name in [(sections, "SECTIONS"), (registry, "REGISTERED"), (pipeline, "STEPS"),
-                         (atrisk, "REASONS")]:
-        monkeypatch.setattr(module, name, list(getattr(module, name)))
+                         (atrisk, "REASONS"), (links, "PURPOSES"), (previews, "PREVIEWS"),
+                         (admin, "CUSTOMER_INLINES")]:
+        monkeypatch.setattr(module, name, copy.copy(getattr(module, name)))

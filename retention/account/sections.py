@@ -49,6 +49,7 @@ def _courses(customer: Customer) -> dict | None:
     return {"enrolments": enrolments} if enrolments else None
 
 
-register_section(Section(order=10, template="account/section_courses.html", context=_courses))
+# Retention's own section (registered in retention/apps.py), first on the page.
+COURSES = Section(order=10, template="account/section_courses.html", context=_courses)
 
 

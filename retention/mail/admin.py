@@ -106,7 +106,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         chosen = request.POST.get("template") or request.GET.get("template") or \
             previews.PREVIEWS[0].template
-        if chosen not in previews.BY_TEMPLATE:
+        if previews.by_template(chosen) is None:
             chosen = previews.PREVIEWS[0].template
         if request.method == "POST":
             if not request.user.email:
@@ -118,7 +118,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
             return redirect(f"{request.path}?template={chosen}")
         return TemplateResponse(request, "admin/retention/outbox_templates.html", {
             **self.admin_site.each_context(request), "title": gettext("Email templates"),
-            "previews": previews.PREVIEWS, "chosen": previews.BY_TEMPLATE[chosen],
+            "previews": previews.PREVIEWS, "chosen": previews.by_template(chosen),
             "message": previews.render(chosen), "opts": self.model._meta})
 
 

@@ -1,11 +1,13 @@
 """Signed links that bring a customer back without a password.
 
-A link names one customer and one purpose (the customer page, email preferences, an
-unsubscribe, a survey, a click to count) and is signed with the project's secret
+A link names one customer and one registered purpose (retention's: the customer page,
+email preferences, an unsubscribe, a click to count; the programs add theirs, a survey
+answer, say, with `register_purpose`) and is signed with the project's secret
 (django.core.signing, salted by purpose, so a survey link does not open the customer
 page). It expires after the purpose's lifetime (setting RETENTION_LINK_DAYS) and carries
 the customer's `link_generation`: staff raise it to revoke every link sent so far.
 
+    register_purpose(Purpose("survey", days=30, url_name="survey-answer"))   # in ready()
     url = links.url(customer, "account")
     link = links.read(token, "account")   # raises LinkInvalid or LinkExpired
 
@@ -20,14 +22,57 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import F
 from django.urls import reverse
 
 from retention.sales.models import Customer
 
-PURPOSES = ("account", "preferences", "unsubscribe", "survey", "click")
-PATHS = {"account": "account", "preferences": "account-preferences",
-         "unsubscribe": "unsubscribe", "click": "click"}
+
+@dataclass(frozen=True)
+class Purpose:
+    """What a link is for: its name (in its signature), how long it works unless the setting
+    RETENTION_LINK_DAYS says otherwise, and the URL that opens it (None: the app that
+    registers it makes its own URLs from `token`)."""
+
+    name: str
+    days: int
+    url_name: str | None = None
+
+
+PURPOSES: dict[str, Purpose] = {}
+
+
+def register_purpose(purpose: Purpose) -> None:
+    """Let links of this purpose be made and read (apps call this in AppConfig.ready).
+
+    Registering the same purpose again changes nothing; another purpose of the same name is
+    refused, since a name is part of every link's signature.
+    """
+    if PURPOSES.get(purpose.name) == purpose:
+        return
+    if purpose.name in PURPOSES:
+        raise ImproperlyConfigured(f"a link purpose {purpose.name!r} is registered already")
+    PURPOSES[purpose.name] = purpose
+
+
+# Retention's own purposes (registered in retention/apps.py): the URLs of retention/urls.py.
+RETENTION_PURPOSES = [
+    Purpose("account", days=30, url_name="account"),
+    Purpose("preferences", days=180, url_name="account-preferences"),
+    Purpose("unsubscribe", days=365, url_name="unsubscribe"),
+    Purpose("click", days=365, url_name="click"),
+]
+
+
+def lifetime_days(purpose: str) -> int:
+    """How many days a link of `purpose` works (RETENTION_LINK_DAYS, or the purpose's own)."""
+    return settings.RETENTION_LINK_DAYS.get(purpose, PURPOSES[purpose].days)
+
+
+def unknown_lifetimes() -> list[str]:
+    """The purposes RETENTION_LINK_DAYS names that nothing registered (a system check)."""
+    return sorted(set(settings.RETENTION_LINK_DAYS) - set(PURPOSES))
 
 
 class LinkInvalid(Exception):
@@ -54,7 +99,7 @@ def _salt(purpose: str) -> str:
 def token(customer: Customer | None, purpose: str, **data) -> str:
     """The signed token of a link for `customer` and `purpose` (with `data` inside)."""
     if purpose not in PURPOSES:
-        raise ValueError(f"unknown link purpose {purpose!r}")
+        raise ValueError(f"unknown link purpose {purpose!r} (register it with register_purpose)")
     payload = dict(data)
     if customer is not None:
         payload.update(c=customer.pk, g=customer.link_generation)
@@ -63,13 +108,18 @@ def token(customer: Customer | None, purpose: str, **data) -> str:
 
 def url(customer: Customer | None, purpose: str, **data) -> str:
     """The absolute URL (SITE_URL) of a link for `customer` and `purpose`."""
-    path = reverse(PATHS[purpose], kwargs={"token": token(customer, purpose, **data)})
+    url_name = PURPOSES[purpose].url_name
+    if url_name is None:
+        raise ValueError(f"links of purpose {purpose!r} have no URL of ours; use token()")
+    path = reverse(url_name, kwargs={"token": token(customer, purpose, **data)})
     return settings.SITE_URL.rstrip("/") + path
 
 
 def read(value: str, purpose: str) -> Link:
     """The link a token stands for; raises LinkExpired or LinkInvalid (never says whose)."""
-    max_age = timedelta(days=settings.RETENTION_LINK_DAYS[purpose])
+    if purpose not in PURPOSES:
+        raise LinkInvalid("this link is not one of ours")
+    max_age = timedelta(days=lifetime_days(purpose))
     try:
         payload = signing.loads(value, salt=_salt(purpose), max_age=max_age)
     except signing.SignatureExpired:

@@ -1,8 +1,8 @@
 """Email templates with sample data: the admin's previews and test sends.
 
 Each email template (templates/email/NAME.subject.txt, .txt, .html) is a Django template
-staff can edit; PREVIEWS lists them with the kind and topic they are sent as and sample
-data, so the admin shows each as it would arrive, and can send one to a staff address.
+staff can edit; each app registers its emails' previews (`register`) with the kind and
+topic they are sent as and sample data, so the admin shows each as it would arrive, and can send one to a staff address.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from retention.mail import outbox
@@ -28,14 +29,13 @@ class Preview:
     sample: dict = field(default_factory=dict)
 
 
-PREVIEWS = [
+# Retention's own emails (registered in retention/apps.py).
+RETENTION_PREVIEWS = [
     Preview("email/fresh_link", "A fresh link to the customer's page", Kind.TRANSACTIONAL),
     Preview("email/metric_alert", "A metric alert to managers", Kind.TRANSACTIONAL,
             sample={"metric": "churn rate", "value": "14.20", "month": "March 2026",
                     "trailing_average": "10.10", "trailing_months": 3, "change_percent": "+40.59",
                     "rule": "churn_rate rises by 25.00 %"}),
-    Preview("email/survey_invitation", "A survey invitation", Kind.SURVEY, Topic.SURVEYS,
-            sample={"question": "How likely are you to recommend us to a colleague?"}),
     Preview("email/winback", "Win-back: a lapsed customer", Kind.MARKETING, Topic.OFFERS,
             sample={"offer": "Take 15 % off your next course until the end of the month.",
                     "cta_label": "See the courses"}),
@@ -43,7 +43,21 @@ PREVIEWS = [
             Topic.NEW_COURSES, sample={"course_title": "Data Analysis II", "early_access": True,
                                        "launch_on": "1 April"}),
 ]
-BY_TEMPLATE = {preview.template: preview for preview in PREVIEWS}
+PREVIEWS: list[Preview] = []
+
+
+def register(preview: Preview) -> None:
+    """Show an email template in the admin's previews and test sends (apps call this in
+    AppConfig.ready); registering it again changes nothing."""
+    if preview in PREVIEWS:
+        return
+    if any(other.template == preview.template for other in PREVIEWS):
+        raise ImproperlyConfigured(f"a preview of {preview.template!r} is registered already")
+    PREVIEWS.append(preview)
+
+
+def by_template(template: str) -> Preview | None:
+    return next((preview for preview in PREVIEWS if preview.template == template), None)
 
 
 class SampleCustomer:
@@ -64,7 +78,7 @@ def _context(preview: Preview) -> dict:
 
 def render(template: str) -> OutboxMessage:
     """An unsaved message rendered from `template` with its sample data."""
-    preview = BY_TEMPLATE[template]
+    preview = by_template(template)
     message = OutboxMessage(public_id=uuid.uuid4(), kind=preview.kind, topic=preview.topic,
                             template=template, purpose="preview")
     outbox.render(message, _context(preview))
@@ -73,7 +87,7 @@ def render(template: str) -> OutboxMessage:
 
 def test_send(template: str, to_email: str) -> OutboxMessage:
     """Queue the sample of `template` to a staff address, as transactional mail ("[Test]")."""
-    preview = BY_TEMPLATE[template]
+    preview = by_template(template)
     with transaction.atomic():
         message = outbox.queue(None, to_email=to_email, template=template, purpose="test",
                                kind=Kind.TRANSACTIONAL, key=f"test:{uuid.uuid4()}",

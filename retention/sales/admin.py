@@ -218,7 +218,7 @@ class CustomerAdmin(admin.ModelAdmin):
     def page_link(self, customer: Customer) -> str:
         if customer.pk is None:
             return "–"
-        days = settings.RETENTION_LINK_DAYS["account"]
+        days = links.lifetime_days("account")
         return format_html(
             '<a href="{}" target="_blank" rel="noopener">{}</a><div class="help">{}</div>',
             links.url(customer, "account"), gettext("Open as the customer sees it"),

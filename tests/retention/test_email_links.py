@@ -328,3 +328,24 @@ def test_links_signed_before_the_module_moved_still_open():
     old = signing.dumps({"c": customer.pk, "g": customer.link_generation},
                         salt="retention.links.account", compress=True)
     assert links.read(old, "account").customer == customer
+
+
+def test_a_lifetime_for_a_purpose_nobody_registered_is_reported_by_check(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.RETENTION_LINK_DAYS = {"acount": 60}  # a typo of "account"
+
+    with pytest.raises(SystemCheckError, match="retention.E002.*'acount'"):
+        call_command("check")
+    assert links.lifetime_days("account") == 30  # the typo changed nothing
+
+
+def test_a_token_of_a_purpose_nobody_registered_is_not_one_of_ours():
+    from django.core import signing
+
+    with pytest.raises(ValueError, match="unknown link purpose"):
+        links.token(None, "coupon")
+    forged = signing.dumps({}, salt="retention.links.coupon", compress=True)
+    with pytest.raises(links.LinkInvalid):
+        links.read(forged, "coupon")
