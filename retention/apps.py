@@ -16,6 +16,7 @@ class RetentionConfig(AppConfig):
 
         checks.register(secret_key_is_set, checks.Tags.security, deploy=True)
         checks.register(link_lifetimes_are_known)
+        checks.register(no_deprecated_settings)
         register_contributions()
 
 
@@ -24,6 +25,14 @@ def secret_key_is_set(app_configs, **kwargs):
     if settings.SECRET_KEY_IS_SET:
         return []
     return [checks.Error(settings.SECRET_KEY_MISSING, id="retention.E001")]
+
+
+def no_deprecated_settings(app_configs, **kwargs):
+    """Settings set by a name they had before the RETENTION_ prefix: still read, but warned."""
+    return [checks.Warning(f"The setting {old} is now {new}.",
+                           hint=f"Rename {old} to {new} in the environment; the old name will "
+                                "stop working in a later release.", id="retention.W001")
+            for old, new in settings.DEPRECATED]
 
 
 def link_lifetimes_are_known(app_configs, **kwargs):

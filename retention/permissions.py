@@ -8,7 +8,10 @@ may only read. Anyone else, anonymous included, is refused.
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+# The groups the project's roles are: the sales platform's API client, and the managers who
+# read the metrics pages (and may view every domain table, changing nothing).
 PLATFORM_GROUP = "Platform"
+MANAGERS_GROUP = "Managers"
 
 # The model permissions a staff user needs, by HTTP method (an upsert may add or change).
 NEEDED = {"POST": ["add", "change"], "PUT": ["add", "change"], "PATCH": ["change"],

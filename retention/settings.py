@@ -9,6 +9,7 @@ Secrets may also be given as a file path in `NAME_FILE`.
 import datetime
 import os
 import re
+import warnings
 import zoneinfo
 from pathlib import Path
 
@@ -27,6 +28,24 @@ def env(name: str, default: str = "") -> str:
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc}") from exc
     return os.environ.get(name, default)
+
+
+# Settings renamed with the RETENTION_ prefix: (old name, new name) of those the environment
+# still sets by the old name. They keep working; `manage.py check` warns (retention.W001).
+DEPRECATED: list[tuple[str, str]] = []
+
+
+def renamed(new: str, *, old: str) -> str:
+    """The name to read `new` by: `old` when only the old name is set (warned), else `new`."""
+    def given(name: str) -> bool:
+        return name in os.environ or f"{name}_FILE" in os.environ
+
+    if not given(new) and given(old):
+        DEPRECATED.append((old, new))
+        warnings.warn(f"The setting {old} is now {new}; set {new} instead.",
+                      DeprecationWarning, stacklevel=2)
+        return old
+    return new
 
 
 def envbool(name: str, default: str) -> bool:
@@ -238,11 +257,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Schedules live in the database, where staff edit them in the admin (Periodic
-# tasks); migration retention/0002 creates the nightly pipeline's at NIGHTLY_HOUR.
+# tasks); migration retention/0002 creates the nightly pipeline's at RETENTION_NIGHTLY_HOUR.
 CELERY_BEAT_SCHEDULE: dict = {}
-NIGHTLY_HOUR = envint("NIGHTLY_HOUR", "2", minimum=0)
-if NIGHTLY_HOUR > 23:
-    raise ImproperlyConfigured(f"NIGHTLY_HOUR={NIGHTLY_HOUR} must be an hour from 0 to 23.")
+_name = renamed("RETENTION_NIGHTLY_HOUR", old="NIGHTLY_HOUR")
+RETENTION_NIGHTLY_HOUR = envint(_name, "2", minimum=0)
+if RETENTION_NIGHTLY_HOUR > 23:
+    raise ImproperlyConfigured(f"{_name}={RETENTION_NIGHTLY_HOUR} must be an hour from 0 to 23.")
 
 # REST API
 REST_FRAMEWORK = {
@@ -276,20 +296,28 @@ RETENTION_CURRENCY = env("RETENTION_CURRENCY", "ZAR").upper()
 if len(RETENTION_CURRENCY) != 3 or not RETENTION_CURRENCY.isalpha():
     raise ImproperlyConfigured(f"RETENTION_CURRENCY={RETENTION_CURRENCY!r} is not an ISO 4217 code.")
 RETENTION_ACTIVITY_WINDOW_DAYS = envint("RETENTION_ACTIVITY_WINDOW_DAYS", "365", minimum=1)
-NEW_OFFERING_WINDOW_DAYS = envint("NEW_OFFERING_WINDOW_DAYS", "90", minimum=0)
+RETENTION_NEW_OFFERING_WINDOW_DAYS = envint(
+    renamed("RETENTION_NEW_OFFERING_WINDOW_DAYS", old="NEW_OFFERING_WINDOW_DAYS"), "90", minimum=0)
 
 
 
 # PostgreSQL work_mem for the duration of an import (joins over the whole file).
-IMPORT_WORK_MEM = envsize("IMPORT_WORK_MEM", "256MB")
+RETENTION_IMPORT_WORK_MEM = envsize(renamed("RETENTION_IMPORT_WORK_MEM", old="IMPORT_WORK_MEM"),
+                                    "256MB")
 # PostgreSQL work_mem while the period metrics are counted (sorts and hashes of customer sets).
 RETENTION_METRICS_WORK_MEM = envsize("RETENTION_METRICS_WORK_MEM", "64MB")
 # Daily segment snapshots are kept this many days; month-end ones are kept for good.
 RETENTION_SEGMENT_KEEP_DAYS = envint("RETENTION_SEGMENT_KEEP_DAYS", "35", minimum=1)
+# The same for the nightly predictions and at-risk lists (by default as long as segments).
+RETENTION_PREDICTION_KEEP_DAYS = envint("RETENTION_PREDICTION_KEEP_DAYS",
+                                        str(RETENTION_SEGMENT_KEEP_DAYS), minimum=1)
+RETENTION_AT_RISK_KEEP_DAYS = envint("RETENTION_AT_RISK_KEEP_DAYS",
+                                     str(RETENTION_SEGMENT_KEEP_DAYS), minimum=1)
 # Count the smaller figures on a second connection beside the main aggregate (PostgreSQL).
 RETENTION_METRICS_PARALLEL = envbool("RETENTION_METRICS_PARALLEL", "1")
 # Rows an API bulk call may carry.
-ORDERS_BULK_MAX = envint("ORDERS_BULK_MAX", "1000", minimum=1)
+RETENTION_ORDERS_BULK_MAX = envint(renamed("RETENTION_ORDERS_BULK_MAX", old="ORDERS_BULK_MAX"),
+                                   "1000", minimum=1)
 
 # Predicted value and customers at risk (retention/value/predictions.py, retention/value/atrisk.py) ------
 # Fewer customers, or fewer repeat buyers (bought on two days or more), than these and the

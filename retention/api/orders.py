@@ -192,12 +192,12 @@ class OrderObjectsField(serializers.ListField):
 
 class BulkOrdersInput(serializers.Serializer):
     orders = OrderObjectsField(
-        help_text=_("The orders, each as for a single order; at most ORDERS_BULK_MAX (a "
+        help_text=_("The orders, each as for a single order; at most RETENTION_ORDERS_BULK_MAX (a "
                     "setting, 1000 by default) in one call."),
     )
 
     def validate_orders(self, orders):
-        limit = settings.ORDERS_BULK_MAX
+        limit = settings.RETENTION_ORDERS_BULK_MAX
         if len(orders) > limit:
             raise serializers.ValidationError(
                 _("%(count)s orders in one call; send at most %(limit)s.")
@@ -420,7 +420,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PlatformVie
             400: OpenApiResponse(
                 response=BulkOrdersRejected,
                 description="Some orders are invalid and nothing was saved; or the body is not "
-                "`{\"orders\": [...]}` with at most ORDERS_BULK_MAX orders (then `{field: "
+                "`{\"orders\": [...]}` with at most RETENTION_ORDERS_BULK_MAX orders (then `{field: "
                 "[message, ...]}`).",
             ),
         },

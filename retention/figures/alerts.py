@@ -25,15 +25,14 @@ from retention.figures.models import Alert, AlertRule, MetricSnapshot
 from retention.mail import outbox
 from retention.money import money
 from retention.periods import month_start, months_before
-
-MANAGERS = "Managers"
+from retention.permissions import MANAGERS_GROUP
 
 
 def _figures(start: date, end: date) -> dict:
     stored = MetricSnapshot.objects.filter(
         grain=MetricSnapshot.Grain.MONTH, start=start, end=end, subset="",
         window_days=settings.RETENTION_ACTIVITY_WINDOW_DAYS,
-        new_offering_window_days=settings.NEW_OFFERING_WINDOW_DAYS,
+        new_offering_window_days=settings.RETENTION_NEW_OFFERING_WINDOW_DAYS,
     ).first()
     if stored is None:
         stored = snapshots.save(start, end, grain=MetricSnapshot.Grain.MONTH)
@@ -90,7 +89,7 @@ def email(alerts: list[Alert]) -> int:
     """Queue an email of each alert to every manager (through the outbox, in this transaction)
     and mark the alert emailed. An alert stays pending while no manager has an address."""
     recipients = list(
-        get_user_model().objects.filter(is_active=True, groups__name=MANAGERS)
+        get_user_model().objects.filter(is_active=True, groups__name=MANAGERS_GROUP)
         .exclude(email="").values_list("email", flat=True).distinct()
     )
     if not recipients:

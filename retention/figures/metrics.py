@@ -108,7 +108,7 @@ class Subset:
 @dataclass
 class Options:
     window_days: int = field(default_factory=lambda: settings.RETENTION_ACTIVITY_WINDOW_DAYS)
-    new_offering_window_days: int = field(default_factory=lambda: settings.NEW_OFFERING_WINDOW_DAYS)
+    new_offering_window_days: int = field(default_factory=lambda: settings.RETENTION_NEW_OFFERING_WINDOW_DAYS)
     subset: Subset = field(default_factory=Subset)
 
 

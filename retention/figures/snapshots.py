@@ -108,7 +108,7 @@ def figures_many(periods: list[tuple[date, date]], *, subset: metrics.Subset | N
     subset = subset or metrics.Subset()
     window_days = window_days or settings.RETENTION_ACTIVITY_WINDOW_DAYS
     if new_offering_window_days is None:
-        new_offering_window_days = settings.NEW_OFFERING_WINDOW_DAYS
+        new_offering_window_days = settings.RETENTION_NEW_OFFERING_WINDOW_DAYS
     keys = [_key(grain_of(start, end), start, end, subset, window_days,
                  new_offering_window_days) for start, end in periods]
     wanted = Q(pk__in=[])

@@ -19,7 +19,7 @@ def create_schedule(apps, schema_editor):
         return
     crontab, _ = CrontabSchedule.objects.get_or_create(
         minute="0",
-        hour=str(settings.NIGHTLY_HOUR),
+        hour=str(settings.RETENTION_NIGHTLY_HOUR),
         day_of_week="*",
         day_of_month="*",
         month_of_year="*",

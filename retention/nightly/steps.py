@@ -10,9 +10,9 @@ needs of `Night` and returns what it did, in words:
     the last day of a month, which are kept for good;
 30. predictions: the predicted-value models fitted on the orders up to the night and
     every customer's predictions stored (retention/value/predictions.py); daily rows are
-    kept RETENTION_SEGMENT_KEEP_DAYS days, month-end ones for good;
+    kept RETENTION_PREDICTION_KEEP_DAYS days, month-end ones for good;
 40. at-risk: the customers at risk scored from them (retention/value/atrisk.py); daily
-    lists are kept RETENTION_SEGMENT_KEEP_DAYS days, month-end ones for good;
+    lists are kept RETENTION_AT_RISK_KEEP_DAYS days, month-end ones for good;
 50. snapshots: the day's, the month-to-date's and the quarter-to-date's metrics,
     for all customers and for every subset a manager has looked at this quarter;
 60. late data: from the change log (retention.sales.changes), the earliest day that
@@ -75,7 +75,7 @@ def predictions_step(night: Night) -> str:
     # The snapshots step comes after and reads these predictions: no change to log.
     fit = predictions.fit(night.day, purpose=ClvFit.Purpose.NIGHTLY, store=True,
                           log_change=False)
-    dropped = predictions.prune(keep_days=settings.RETENTION_SEGMENT_KEEP_DAYS, today=night.day)
+    dropped = predictions.prune(keep_days=settings.RETENTION_PREDICTION_KEEP_DAYS, today=night.day)
     health = "models" if fit.uses_models else "simple rule: " + "; ".join(fit.fallback_reasons)
     return (f"{fit.customers} customers predicted with {health}"
             + (f"; {dropped} old days deleted" if dropped else ""))
@@ -83,7 +83,7 @@ def predictions_step(night: Night) -> str:
 
 def at_risk_step(night: Night) -> str:
     found = atrisk.score(night.day)
-    atrisk.prune(keep_days=settings.RETENTION_SEGMENT_KEEP_DAYS, today=night.day)
+    atrisk.prune(keep_days=settings.RETENTION_AT_RISK_KEEP_DAYS, today=night.day)
     return f"{found} customers at risk"
 
 

@@ -89,7 +89,7 @@ class Merge:
         if self.vendor == "postgresql":
             # Hash joins and aggregates over the whole file stay in memory rather
             # than spilling to disk in batches; only for this transaction.
-            self.cursor.execute("SET LOCAL work_mem = %s", [settings.IMPORT_WORK_MEM])
+            self.cursor.execute("SET LOCAL work_mem = %s", [settings.RETENTION_IMPORT_WORK_MEM])
         timestamp = "timestamptz" if self.vendor == "postgresql" else "datetime"
         for table in (STAGE, TOUCHED, CUSTOMERS):
             self.cursor.execute(f"DROP TABLE IF EXISTS {table}")

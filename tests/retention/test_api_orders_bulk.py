@@ -158,7 +158,7 @@ def test_orders_without_order_id_report_their_derived_key(api_client):
 
 
 def test_more_orders_than_the_limit_are_refused(api_client, settings):
-    settings.ORDERS_BULK_MAX = 2
+    settings.RETENTION_ORDERS_BULK_MAX = 2
 
     r = api_client.post(URL, {"orders": [order("A-1"), order("A-2"), order("A-3")]},
                         format="json")

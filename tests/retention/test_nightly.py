@@ -8,17 +8,20 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db.models import F
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from retention.sales import ingest, summaries
-from retention.figures import metrics, segments, snapshots
 from retention import nightly
-from retention.value import atrisk
-from retention.money import as_json
-from retention.sales.models import Customer, DataChange, Order
+from retention.figures import metrics, segments, snapshots
 from retention.figures.models import CustomerSegment, MetricSnapshot, StoredReport
+from retention.money import as_json
 from retention.nightly.models import NightlyRun
-from tests.factories import CustomerFactory, OrderFactory
+from retention.sales import ingest, summaries
+from retention.sales.models import Customer, DataChange, Order
+from retention.value import atrisk
+from retention.value.models import AtRisk, CustomerPrediction
+from tests.factories import CustomerFactory, OrderFactory, SupportTicketFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -149,6 +152,7 @@ def test_compute_metrics_save_stores_a_snapshot_once():
 
 def test_old_daily_segment_snapshots_go_and_month_ends_stay(settings):
     settings.RETENTION_SEGMENT_KEEP_DAYS = 10
+    settings.RETENTION_PREDICTION_KEEP_DAYS = settings.RETENTION_AT_RISK_KEEP_DAYS = 1000
     import_orders(("A-1", "C-1", "2025-06-10", "100", "paid"))
     for day in (date(2025, 6, 29), date(2025, 6, 30), date(2025, 7, 1)):
         segments.snapshot(day)
@@ -158,6 +162,26 @@ def test_old_daily_segment_snapshots_go_and_month_ends_stay(settings):
     assert segments.snapshot_dates() == [date(2025, 8, 10), date(2025, 6, 30)]
     assert set(CustomerSegment.objects.values_list("snapshot_on", flat=True)) == {
         date(2025, 8, 10), date(2025, 6, 30)}
+
+
+def test_predictions_and_at_risk_lists_are_kept_for_their_own_number_of_days(settings):
+    """Three settings, one per kind of history: keeping segments longer keeps nothing else."""
+    settings.RETENTION_SEGMENT_KEEP_DAYS = 1000
+    settings.RETENTION_PREDICTION_KEEP_DAYS = 5
+    settings.RETENTION_AT_RISK_KEEP_DAYS = 20
+    import_orders(("A-1", "C-1", "2025-06-10", "100", "paid"))
+    SupportTicketFactory(customer=Customer.objects.get(), is_complaint=True,  # at risk
+                         opened_at=datetime(2025, 6, 15, tzinfo=UTC))
+    for day in (date(2025, 7, 1), date(2025, 7, 25), date(2025, 7, 31)):
+        nightly.run(day)
+
+    nightly.run(date(2025, 8, 10))
+
+    assert sorted(set(CustomerPrediction.objects.values_list("as_of", flat=True))) == [
+        date(2025, 7, 31), date(2025, 8, 10)]  # 1 and 25 July went; the month-end stays
+    assert sorted(set(AtRisk.objects.values_list("as_of", flat=True))) == [
+        date(2025, 7, 25), date(2025, 7, 31), date(2025, 8, 10)]
+    assert segments.snapshot_dates()[-1] == date(2025, 7, 1)
 
 
 def settled():
@@ -225,8 +249,8 @@ def test_after_a_night_the_overview_only_reads(client, django_user_model,
 
 
 def test_a_night_stores_predictions_and_the_at_risk_list_once_however_often_it_runs():
-    from retention.value.models import AtRisk, ClvFit, CustomerPrediction
     from retention.sales.models import SupportTicket
+    from retention.value.models import AtRisk, ClvFit, CustomerPrediction
 
     import_orders(("A-1", "C-1", "2025-05-10", "100", "paid"),
                   ("A-2", "C-1", "2025-06-10", "100", "paid"),

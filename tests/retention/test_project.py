@@ -74,9 +74,11 @@ def test_a_secret_key_can_come_from_a_file(tmp_path):
         ("RETENTION_CURRENCY", "RANDS", "RETENTION_CURRENCY='RANDS' is not an ISO 4217 code"),
         ("TIME_ZONE", "Mars/Base", "TIME_ZONE='Mars/Base' is not a time zone name"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL='CHATTY' is not DEBUG, INFO, WARNING or ERROR"),
-        ("IMPORT_WORK_MEM", "lots", "IMPORT_WORK_MEM='lots' is not a size like 256MB"),
+        ("RETENTION_IMPORT_WORK_MEM", "lots",
+         "RETENTION_IMPORT_WORK_MEM='lots' is not a size like 256MB"),
+        ("IMPORT_WORK_MEM", "lots", "IMPORT_WORK_MEM='lots' is not a size like 256MB"),  # old name
         ("DATABASE_URL", "mysqlx://foo", "DATABASE_URL cannot be read"),
-        ("NIGHTLY_HOUR", "25", "NIGHTLY_HOUR=25 must be an hour from 0 to 23"),
+        ("RETENTION_NIGHTLY_HOUR", "25", "RETENTION_NIGHTLY_HOUR=25 must be an hour from 0 to 23"),
     ],
 )
 def test_a_setting_that_cannot_be_read_stops_start_up(tmp_path, name, value, message):
@@ -84,6 +86,35 @@ def test_a_setting_that_cannot_be_read_stops_start_up(tmp_path, name, value, mes
     result = run_python("import django; django.setup()", **env)
 
     assert result.returncode != 0 and message in result.stderr
+
+
+@pytest.mark.parametrize(("old", "new", "value"), [
+    ("NEW_OFFERING_WINDOW_DAYS", "RETENTION_NEW_OFFERING_WINDOW_DAYS", 30),
+    ("IMPORT_WORK_MEM", "RETENTION_IMPORT_WORK_MEM", "64MB"),
+    ("ORDERS_BULK_MAX", "RETENTION_ORDERS_BULK_MAX", 50),
+    ("NIGHTLY_HOUR", "RETENTION_NIGHTLY_HOUR", 4),
+])
+def test_a_setting_set_by_its_old_name_still_works_and_check_says_to_rename_it(
+        tmp_path, old, new, value):
+    env = {"SECRET_KEY": "x", "DEBUG": "1", "RETENTION_VAR_DIR": str(tmp_path), old: str(value)}
+    read = run_python("import django; django.setup(); from django.conf import settings; "
+                      f"print(repr(settings.{new}))", **env)
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.strip() == repr(value)
+
+    check = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True,
+                           text=True, env=production_env(**env))
+    assert check.returncode == 0
+    assert f"(retention.W001) The setting {old} is now {new}." in check.stderr
+
+
+def test_the_new_name_wins_over_the_old_one(tmp_path):
+    result = run_python(
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.RETENTION_ORDERS_BULK_MAX, settings.DEPRECATED)",
+        SECRET_KEY="x", DEBUG="1", RETENTION_VAR_DIR=str(tmp_path), ORDERS_BULK_MAX="5",
+        RETENTION_ORDERS_BULK_MAX="7")
+    assert result.stdout.strip() == "7 []"
 
 
 def test_deploy_check_reports_only_the_hsts_preload_choice(tmp_path):

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--window-days", type=int,
                             help="Activity window W (default RETENTION_ACTIVITY_WINDOW_DAYS).")
         parser.add_argument("--new-offering-window-days", type=int,
-                            help="New-offering window V (default NEW_OFFERING_WINDOW_DAYS).")
+                            help="New-offering window V (default RETENTION_NEW_OFFERING_WINDOW_DAYS).")
         parser.add_argument("--source", default="", help="Only customers of this acquisition source.")
         parser.add_argument("--customer-type", default="",
                             help=f"Only customers of this type: {', '.join(CUSTOMER_TYPES)}.")

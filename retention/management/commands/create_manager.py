@@ -10,9 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from retention.permissions import PLATFORM_GROUP
+from retention.permissions import MANAGERS_GROUP, PLATFORM_GROUP
 
-MANAGERS = "Managers"
 READABLE_APPS = ["retention", "loyalty", "surveys", "offers"]
 
 
@@ -52,7 +51,7 @@ class Command(BaseCommand):
         else:
             password = password_file.read_text().strip()
 
-        group, _ = Group.objects.get_or_create(name=MANAGERS)
+        group, _ = Group.objects.get_or_create(name=MANAGERS_GROUP)
         # Managers read everything and change nothing; staff roles with change
         # permissions (or superusers, `manage.py createsuperuser`) edit.
         group.permissions.add(*Permission.objects.filter(
