@@ -91,7 +91,7 @@ def per_customer(bounds: Bounds, customers: QuerySet | None = None) -> QuerySet:
     `revenue_year` (in Y).
 
     The aggregates read only `customer_id`, `ordered_at`, `status` and `amount`, which
-    the covering index `retention_order_customer_date` holds in customer order, so
+    the covering index `retention_order_customer_cover` holds in customer order, so
     PostgreSQL streams it once (`counting_session` makes it prefer that plan).
     """
     b = bounds
