@@ -12,6 +12,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from retention.admin_base import LATEST_ROWS, LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
+from retention.money import rate
 from retention.value import atrisk, followups
 from retention.value.models import (
     AtRisk,
@@ -21,7 +22,6 @@ from retention.value.models import (
     ReEngagementList,
     ReEngagementMember,
 )
-
 
 # The customer's admin page (registered in retention/apps.py) ---------------------------------
 
@@ -49,7 +49,7 @@ class PredictionInline(ReadOnlyInline):
 
     @admin.display(description=_("chance of still being active"))
     def chance_active(self, prediction: CustomerPrediction) -> str:
-        return f"{round(prediction.probability_active * 100)} %"
+        return f"{rate(prediction.probability_active, 1, places=0)} %"
 
     @admin.display(description=_("predicted with"))
     def method(self, prediction: CustomerPrediction) -> str:
@@ -80,7 +80,7 @@ class RiskInline(ReadOnlyInline):
 
     @admin.display(description=_("chance of no purchase in 90 days"))
     def chance(self, row: AtRisk) -> str:
-        return f"{round(row.score * 100)} %"
+        return f"{rate(row.score, 1, places=0)} %"
 
     @admin.display(description=_("follow-up with"))
     def follow_up(self, row: AtRisk) -> str:
@@ -193,7 +193,7 @@ class AtRiskAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("chance of no purchase in 90 days"), ordering="score")
     def chance(self, row: AtRisk) -> str:
-        return f"{round(row.score * 100)} %"
+        return f"{rate(row.score, 1, places=0)} %"
 
     @admin.display(description=_("why"))
     def why(self, row: AtRisk) -> str:

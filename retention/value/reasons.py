@@ -36,6 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from retention.money import rate
 from retention.periods import business_zone, midnight
 from retention.sales.models import Enrolment, Membership, SupportTicket
 from retention.value.atrisk import Reason
@@ -134,7 +135,7 @@ REASONS = [
     Reason(
         "low_active", gettext_lazy("Unlikely to be active"), _low_active, Q(low=True),
         lambda row, facts: _("Unlikely to be still buying: %(chance)s %% chance of being active")
-        % {"chance": round(row.probability_active * 100)},
+        % {"chance": rate(row.probability_active, 1, places=0)},
         facts={"low_active": "low"}, order=10, telling=10, columns=True,
         on_rows=Q(low_active=True), shows=lambda facts: facts["low_active"]),
     Reason(

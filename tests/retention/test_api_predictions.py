@@ -166,16 +166,18 @@ def test_simple_rule_predictions_say_so_with_the_reasons(api_client, settings):
     assert active == {
         "customer_id": "C-1", "as_of": "2025-06-30", "probability_active": 1.0,
         "expected_purchases_12m": 3.0, "expected_value_per_purchase": "100.00",
-        "predicted_value_12m": active["predicted_value_12m"], "value_at_risk": "0.00",
-        "no_purchase_90d": active["no_purchase_90d"], "frequency": 2,
+        # 3 a year at 100 each, discounted 1 % a month: 3/12 × Σ 1.01^-k (k = 1..12) × 100
+        "predicted_value_12m": "281.38", "value_at_risk": "0.00",
+        "no_purchase_90d": pytest.approx(0.47749, abs=1e-5),  # exp(-3 × 90 / 365.25)
+        "frequency": 2,
         "recency_weeks": pytest.approx(190 / 7, abs=1e-5),
         "age_weeks": pytest.approx(200 / 7, abs=1e-5),
     }
-    assert Decimal(active["predicted_value_12m"]) > 0
     # Not bought within the activity window: counted as gone, all its value at risk.
     assert (lapsed["customer_id"], lapsed["probability_active"]) == ("C-2", 0.0)
     assert lapsed["predicted_value_12m"] == "0.00"
-    assert Decimal(lapsed["value_at_risk"]) > 0
+    # 365.25/400 purchases a year (one in 400 days), its 12 months' value all at risk
+    assert lapsed["value_at_risk"] == "85.64"
     assert one.json()["customer_id"] == "C-2"
     assert one.json()["value_at_risk"] == lapsed["value_at_risk"]
 

@@ -1,6 +1,7 @@
 """Customers at risk: each reason, who is left out, re-runs, the back-test and pruning."""
 
 import math
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -151,8 +152,18 @@ def test_a_customer_the_model_doubts_is_unlikely_to_be_active(modelled):
     assert reasons_of(row) == {**NO_REASON, "low_active": True}
     assert (row.probability_active, row.days_since_last, row.usual_gap_days) == (
         prediction.probability_active, 70, 10)
-    chance = round(prediction.probability_active * 100)
-    assert atrisk.in_words(row) == [f"Unlikely to be still buying: {chance} % chance of being active"]
+    [words] = atrisk.in_words(row)
+    assert re.fullmatch(r"Unlikely to be still buying: \d{1,2} % chance of being active", words)
+
+
+@pytest.mark.parametrize(("probability", "shown"), [(0.3, "30"), (0.125, "13"), (0.145, "15"),
+                                                    (0.004, "0")])
+def test_the_chance_in_words_is_rounded_half_up_as_every_figure(probability, shown):
+    row = AtRisk(as_of=AS_OF, probability_active=probability, low_active=True, score=0.9,
+                 days_since_last=10)
+
+    assert atrisk.in_words(row) == [
+        f"Unlikely to be still buying: {shown} % chance of being active"]
 
 
 @pytest.mark.parametrize("last_activity_at, since", [

@@ -17,7 +17,7 @@ end window 1 Oct 2024 to 30 Sep 2025):
 import io
 import json
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -333,7 +333,9 @@ ORDERS = st.lists(
            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(orders=ORDERS, window=st.integers(1, 400), length=st.integers(1, 120))
 def test_invariants_hold_on_any_history(orders, window, length):
-    """Retention and churn add up to 100; churned = S − R ≥ 0; a subset never exceeds the whole."""
+    """S, R, E and the churned follow from the orders as the spec reads (computed here in
+    Python, independently of the engine's SQL); the rates from them; a subset never exceeds
+    the whole."""
     from retention.sales.models import Customer, Order
 
     Order.objects.all().delete()
@@ -348,11 +350,27 @@ def test_invariants_hold_on_any_history(orders, window, length):
     whole = metrics.compute(start, end, window_days=window)
     part = metrics.compute(start, end, window_days=window, subset=metrics.Subset(source="a"))
 
-    for figures in (whole, part):
-        if figures["retention_rate"] is not None:
-            assert figures["retention_rate"] + figures["churn_rate"] == 100
-        assert figures["churned_customers"] == figures["customers_start"] - figures["retained_customers"] >= 0
-        assert figures["retained_customers"] <= min(figures["customers_start"], figures["customers_end"])
+    first = date(2024, 1, 1)
+
+    def active(lo: date, hi: date, who: set[int]) -> set[int]:
+        """Customers of `who` with a paid order (amount 0 too) dated in [lo, hi]."""
+        return {c for c, day, status, _amount in orders if status == "paid" and c in who
+                and lo <= first + timedelta(days=day) <= hi}
+
+    for figures, who in ((whole, set(range(6))), (part, {1, 3, 5})):
+        at_start = active(start - timedelta(days=window), start - timedelta(days=1), who)
+        at_end = active(end - timedelta(days=window - 1), end, who)
+        assert figures["customers_start"] == len(at_start)
+        assert figures["customers_end"] == len(at_end)
+        assert figures["retained_customers"] == len(at_start & at_end)
+        assert figures["churned_customers"] == len(at_start - at_end)
+        if at_start:
+            kept = (Decimal(100 * len(at_start & at_end)) / len(at_start)).quantize(
+                Decimal("0.01"), ROUND_HALF_UP)
+            assert figures["retention_rate"] == kept
+            assert figures["churn_rate"] == 100 - kept  # the spec: from the rounded rate
+        else:
+            assert figures["retention_rate"] is None and figures["churn_rate"] is None
     for key in ("customers_start", "customers_end", "new_customers", "orders", "buyers", "revenue"):
         assert part[key] <= whole[key], key
 
@@ -366,3 +384,19 @@ def test_dates_out_of_any_business_range_are_refused(api_client):
     response = api_client.get("/api/v1/metrics/", {"start": "0001-01-01", "end": "0001-02-01"})
 
     assert response.status_code == 400
+
+
+def test_a_third_retained_gives_33_33_and_its_churn_66_67():
+    """Three customers active at the start (orders in August 2024, inside Q3 2025's start
+    window and outside its end window), one of them buying again in Q3."""
+    buyers = [CustomerFactory() for _ in range(3)]
+    for customer in buyers:
+        OrderFactory(customer=customer, ordered_at=datetime(2024, 8, 1, 12, tzinfo=ZoneInfo("UTC")))
+    OrderFactory(customer=buyers[0], ordered_at=datetime(2025, 8, 1, 12, tzinfo=ZoneInfo("UTC")))
+
+    figures = metrics.compute(date(2025, 7, 1), date(2025, 9, 30), window_days=365)
+
+    assert (figures["customers_start"], figures["customers_end"], figures["retained_customers"],
+            figures["churned_customers"]) == (3, 1, 1, 2)
+    assert figures["retention_rate"] == Decimal("33.33")
+    assert figures["churn_rate"] == Decimal("66.67")
