@@ -19,5 +19,5 @@ STORAGES = {
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (WhiteNoise warns when it is missing)
 # Tasks run in-process in tests, also when CELERY_BROKER_URL names a broker; the
-# real-worker tests (tests/retention/test_celery_worker.py) send through it themselves.
+# real-worker tests (tests/retention/nightly/test_celery_worker.py) send through it themselves.
 CELERY_TASK_ALWAYS_EAGER = True

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from retention.figures import drilldown, metrics, segments
-from tests.retention.test_metrics import EXPECTED_Q3, Q3, scenario  # noqa: F401  (fixture)
+from tests.retention.figures.test_metrics import EXPECTED_Q3, Q3, scenario  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from retention.figures import segments, snapshots
 from retention.sales.models import DataChange, PriceChange
 from retention.figures.models import MetricSnapshot, StoredReport
 from tests.factories import CourseFactory, CustomerFactory, MembershipFactory, OrderFactory
-from tests.retention.test_metrics import Q3, scenario  # noqa: F401  (fixture)
+from tests.retention.figures.test_metrics import Q3, scenario  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 Q3_QUERY = {"period": "custom", "start": "2025-07-01", "end": "2025-09-30"}

@@ -20,7 +20,7 @@ from retention.mail.models import OutboxMessage
 from tests.conftest import SMTPInbox, free_port
 from tests.factories import CustomerFactory
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),

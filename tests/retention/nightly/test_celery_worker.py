@@ -22,7 +22,7 @@ from retention import tasks
 from retention.celery import app
 from tests.factories import CustomerFactory, OrderFactory
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = [
     pytest.mark.worker,

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from retention.value import clv
 from retention.value.models import ClvFit, CustomerPrediction
 from tests.factories import CustomerFactory, OrderFactory
-from tests.retention.test_predictions import CDNOW, import_cdnow
+from tests.retention.value.test_predictions import CDNOW, import_cdnow
 
 pytestmark = pytest.mark.django_db
 
