@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from metrics import database_exists, timed  # noqa: E402  (shared with the metrics benchmark)
+
 DEFAULT_URL = "postgres://root@127.0.0.1:5432/bench_clv"
 BGNBD_PARAMS = (0.243, 4.414, 0.793, 2.426)  # r, alpha, a, b
 GAMMA_GAMMA_PARAMS = (6.25, 3.74, 15.44)  # p, q, gamma

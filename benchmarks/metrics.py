@@ -243,8 +243,8 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from retention.figures import cohorts, metrics, segments
     from retention import nightly
+    from retention.figures import cohorts, metrics, segments
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT (SELECT count(*) FROM retention_customer),"

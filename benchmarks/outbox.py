@@ -92,11 +92,11 @@ def main() -> None:
     from django.db import connection
     from django.db.models import Max, Min
 
-    from retention.mail import outbox
     from retention import tasks
     from retention.celery import app
-    from retention.sales.models import Customer
+    from retention.mail import outbox
     from retention.mail.models import OutboxMessage, Topic
+    from retention.sales.models import Customer
 
     count = options.messages
     with connection.cursor() as cursor:

@@ -1,10 +1,10 @@
 """The admin of every area of the `retention` app, gathered for Django's autodiscovery (which
 imports an app's `admin` module). Each area registers its own models in its `admin.py`."""
 
-from retention.sales import admin as sales_admin
-from retention.mail import admin as mail_admin
 from retention.figures import admin as figures_admin
-from retention.value import admin as value_admin
+from retention.mail import admin as mail_admin
 from retention.nightly import admin as nightly_admin
+from retention.sales import admin as sales_admin
+from retention.value import admin as value_admin
 
 __all__ = ["sales_admin", "mail_admin", "figures_admin", "value_admin", "nightly_admin"]

@@ -53,9 +53,9 @@ def register_contributions() -> None:
     from retention.mail.links import register_purpose
     from retention.mail.previews import register as register_preview
     from retention.nightly import register_step, steps
+    from retention.sales.admin import register_customer_inline
     from retention.value import figures as value_figures
     from retention.value import reasons
-    from retention.sales.admin import register_customer_inline
     from retention.value.atrisk import register_reason
 
     for figures in (memberships.FIGURES, engagement.FIGURES, referrals.FIGURES,

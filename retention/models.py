@@ -3,6 +3,24 @@ models from its `models` module). Code inside retention imports a model from its
 module (`retention.sales.models`, …), never from here, so that this gathering cannot
 close an import circle."""
 
+from retention.account.models import LinkRequest
+from retention.figures.models import (
+    Alert,
+    AlertRule,
+    CustomerSegment,
+    MetricSnapshot,
+    StoredReport,
+    Target,
+)
+from retention.mail.models import (
+    ConsentRecord,
+    ContactPreferences,
+    EmailClick,
+    OutboxMessage,
+    Suppression,
+    Topic,
+)
+from retention.nightly.models import NightlyRun
 from retention.sales.models import (
     Bundle,
     Course,
@@ -16,25 +34,6 @@ from retention.sales.models import (
     PriceChange,
     SupportTicket,
 )
-from retention.mail.models import (
-    ConsentRecord,
-    ContactPreferences,
-    EmailClick,
-    OutboxMessage,
-    Suppression,
-    Topic,
-)
-from retention.account.models import (
-    LinkRequest,
-)
-from retention.figures.models import (
-    Alert,
-    AlertRule,
-    CustomerSegment,
-    MetricSnapshot,
-    StoredReport,
-    Target,
-)
 from retention.value.models import (
     AtRisk,
     ClvFit,
@@ -42,9 +41,6 @@ from retention.value.models import (
     FollowUp,
     ReEngagementList,
     ReEngagementMember,
-)
-from retention.nightly.models import (
-    NightlyRun,
 )
 
 __all__ = [

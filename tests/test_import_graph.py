@@ -1,4 +1,4 @@
-"""The project's imports go one way (DESIGN, *Layout*), checked on the code itself.
+"""The project's imports go one way (README, *Layout*), checked on the code itself.
 
 Every import of every module is read from its syntax tree, those inside functions
 included (an import moved into a function still ties two modules), and resolved to the

@@ -3,8 +3,8 @@
 tests/throwaway is such an app: installed for a test, its AppConfig.ready() registers a
 section of the customer's page, a nightly step, an at-risk reason, figures beyond the spec,
 a link purpose, an email preview and a customer-admin inline, exactly as README's
-*Extending* shows, and each part appears where users see it. Retention's own parts go
-through the same registries; the last tests check what the registries refuse.
+*Extending* shows, and each part appears where users see it. A second ready() changes
+nothing; what the registries refuse is checked last, with retention's own registrations.
 """
 
 import io
@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.urls import reverse
@@ -69,7 +70,8 @@ def test_the_apps_step_runs_each_night_in_its_place(throwaway, vip):
         outcome[:2] for outcome in NightlyRun.objects.get().outcomes]
 
 
-def test_the_apps_reason_is_scored_kept_in_details_and_read_in_words(throwaway, vip, settings):
+def test_the_apps_reason_is_scored_kept_in_details_and_shown(throwaway, vip, settings,
+                                                            admin_client, api_client):
     settings.RETENTION_CLV_MIN_CUSTOMERS = 1000  # the simple rule: no model to fit here
     call_command("run_nightly", "--date", "2025-06-30", stdout=io.StringIO())
 
@@ -77,7 +79,13 @@ def test_the_apps_reason_is_scored_kept_in_details_and_read_in_words(throwaway, 
     assert row.details == {"vip": {"domain": "vip.example", "length": 15}}
     assert atrisk.codes_of(row)[-1] == "vip"
     assert atrisk.in_words(row)[0] == "VIP of vip.example (15 chars)"  # most telling first
-    assert list(AtRisk.objects.filter(atrisk.reason("vip").condition())) == [row]
+
+    page = admin_client.get("/metrics/at-risk/", {"reason": "vip"})
+    assert [r.customer for r in page.context["page"]] == [vip]
+    assert "A VIP: 1" in page.content.decode() and "VIP of vip.example" in page.content.decode()
+    answer = api_client.get("/api/v1/at-risk/", {"reason": "vip"}).json()
+    assert [(r["customer_id"], r["reason_codes"][-1]) for r in answer["results"]] == [
+        (vip.external_id, "vip")]
 
 
 def test_the_apps_figures_follow_the_spec_in_every_answer(throwaway, vip):
@@ -92,15 +100,33 @@ def test_the_apps_figures_follow_the_spec_in_every_answer(throwaway, vip):
     assert registry.definitions()["throwaway_buyers_twice"] == "Twice the buyers (a test figure)."
 
 
-def test_the_apps_link_purpose_signs_and_expires_on_its_own_terms(throwaway, vip, settings):
-    token = links.token(vip, "throwaway", order="A-1")
+def test_the_apps_figures_are_on_the_api_the_overview_and_its_csv(throwaway, vip, admin_client,
+                                                                    api_client):
+    query = {"start": "2025-06-01", "end": "2025-06-30"}
+    assert api_client.get("/api/v1/metrics/", query).json()["throwaway_buyers_twice"] == 2
 
-    assert links.read(token, "throwaway").data == {"order": "A-1"}
-    assert links.lifetime_days("throwaway") == 3
-    settings.RETENTION_LINK_DAYS = {"throwaway": 9}
-    assert links.lifetime_days("throwaway") == 9
-    with pytest.raises(links.LinkInvalid):
-        links.read(token, "account")  # a link of one purpose opens nothing else
+    page = admin_client.get("/metrics/", {"period": "custom", **query})
+    more = dict(page.context["groups"])["More figures"]
+    assert [(row["key"], row["value"]) for row in more] == [("throwaway_buyers_twice", 2)]
+    csv = admin_client.get("/metrics/export.csv", {"period": "custom", **query})
+    assert "throwaway_buyers_twice,2," in csv.content.decode()
+
+
+def test_the_apps_link_purpose_signs_and_expires_on_its_own_terms(throwaway, vip, settings):
+    with time_machine.travel(datetime(2025, 6, 1, tzinfo=UTC), tick=False):
+        token = links.token(vip, "throwaway", order="A-1")
+
+    with time_machine.travel(datetime(2025, 6, 3, tzinfo=UTC), tick=False):
+        assert links.read(token, "throwaway").data == {"order": "A-1"}
+        with pytest.raises(links.LinkInvalid):
+            links.read(token, "account")  # a link of one purpose opens nothing else
+    with time_machine.travel(datetime(2025, 6, 5, tzinfo=UTC), tick=False):
+        with pytest.raises(links.LinkExpired):  # its own 3 days
+            links.read(token, "throwaway")
+        settings.RETENTION_LINK_DAYS = {"throwaway": 9}
+        assert links.read(token, "throwaway").customer == vip
+    with pytest.raises(ValueError, match="no URL of ours"):
+        links.url(vip, "throwaway")  # its app routes its own pages
 
 
 def test_the_apps_email_is_among_the_previews(throwaway, admin_client):
@@ -118,6 +144,29 @@ def test_the_apps_inline_is_on_the_customers_admin_page(throwaway, vip, admin_cl
 
     page = r.content.decode()
     assert "Throwaway enrolments" in page and "Accounting" in page
+
+
+def test_a_second_ready_changes_nothing(throwaway):
+    from django.apps import apps
+
+    from retention.account import sections as page
+    from retention.sales import admin as customer_admin
+
+    before = [list(page.SECTIONS), list(pipeline_steps()), list(atrisk.REASONS),
+              list(registry.REGISTERED), dict(links.PURPOSES), list(previews.PREVIEWS),
+              list(customer_admin.CUSTOMER_INLINES)]
+    apps.get_app_config("throwaway").ready()
+    apps.get_app_config("retention").ready()
+
+    assert [list(page.SECTIONS), list(pipeline_steps()), list(atrisk.REASONS),
+            list(registry.REGISTERED), dict(links.PURPOSES), list(previews.PREVIEWS),
+            list(customer_admin.CUSTOMER_INLINES)] == before
+
+
+def pipeline_steps():
+    from retention.nightly import pipeline
+
+    return pipeline.STEPS
 
 
 # What the registries refuse -------------------------------------------------------------------
@@ -162,10 +211,29 @@ def test_a_second_reason_purpose_or_preview_of_one_name_is_refused(registries):
         previews.register(previews.Preview("email/fresh_link", "Again", "transactional"))
 
 
-def test_retentions_own_parts_are_registered_through_the_same_registries():
+def test_a_second_section_of_one_template_or_inline_in_two_places_is_refused(registries):
+    from retention.account import Section, register_section
+    from retention.mail.admin import MessagesInline
+    from retention.sales.admin import CustomerInline, register_customer_inline
+
+    with pytest.raises(ImproperlyConfigured):
+        register_section(Section(order=99, template=sections.COURSES.template, context=dict))
+    with pytest.raises(ImproperlyConfigured):
+        register_customer_inline(CustomerInline(order=99, inline=MessagesInline))
+
+
+def test_retention_and_the_programs_register_through_the_same_registries():
+    from retention.nightly import pipeline
+    from retention.sales import admin as customer_admin
+
     assert sections.COURSES in sections.SECTIONS
+    assert [step.name for step in pipeline.STEPS][:2] == ["customer summaries", "segments"]
     assert [r.code for r in atrisk.reasons()][:5] == [
         "low_active", "overdue", "abandoned_course", "complaint", "membership"]
     assert {"retention.memberships", "retention.referrals", "value.predicted_clv"} <= {
         figures.name for figures in registry.active()}
-    assert {"account", "preferences", "unsubscribe", "click", "survey"} <= set(links.PURPOSES)
+    assert {"account", "preferences", "unsubscribe", "click"} <= set(links.PURPOSES)
+    assert [part.order for part in customer_admin.CUSTOMER_INLINES][:5] == [20, 30, 40, 50, 60]
+    assert previews.by_template("email/fresh_link") is not None
+    # the surveys app's, from its own ready()
+    assert "survey" in links.PURPOSES and previews.by_template("email/survey_invitation")

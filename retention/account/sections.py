@@ -1,7 +1,7 @@
 """The customer's page, reached by a signed link, is made of sections.
 
-Retention contributes the customer's courses and email preferences; the loyalty, surveys
-and offers apps add theirs (points and tier, offers, referral link) with
+Retention contributes the customer's courses (the email preferences follow the sections,
+from the page's template); the loyalty, surveys and offers apps add theirs (points and tier, offers, referral link) with
 `register_section`, without retention importing them.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.core.exceptions import ImproperlyConfigured
 
 from retention.sales.models import Customer, Enrolment
 
@@ -27,10 +28,17 @@ SECTIONS: list[Section] = []
 
 
 def register_section(section: Section) -> None:
-    """Add a section to every customer's page (apps call this in their AppConfig.ready)."""
-    if section not in SECTIONS:
-        SECTIONS.append(section)
-        SECTIONS.sort(key=lambda s: s.order)
+    """Add a section to every customer's page (apps call this in their AppConfig.ready).
+
+    Registering the same section again changes nothing; another section with the same
+    template is refused (the page would show it twice).
+    """
+    if section in SECTIONS:
+        return
+    if any(other.template == section.template for other in SECTIONS):
+        raise ImproperlyConfigured(f"a section with {section.template!r} is registered already")
+    SECTIONS.append(section)
+    SECTIONS.sort(key=lambda s: s.order)
 
 
 def sections_for(customer: Customer) -> list[tuple[str, dict]]:

@@ -1,4 +1,6 @@
-"""GET /api/v1/metrics/: the same object as `compute_metrics --json`."""
+"""The figures under /api/v1/metrics/, read-only: the period metrics (the same object as
+`compute_metrics --json`), cohorts (`cohorts/`, as `cohort_retention --json`), segment sizes
+(`segments/`) and moves (`migration/`), and a price update's effect (`price-update/`)."""
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes

@@ -34,10 +34,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from retention.value import atrisk, predictions
 from retention.api.base import FIELD_ERRORS, path_key
-from retention.value.models import AtRisk, ClvFit, CustomerPrediction
 from retention.sales.models import Customer
+from retention.value import atrisk, predictions
+from retention.value.models import AtRisk, ClvFit, CustomerPrediction
 
 # ---------------------------------------------------------------------------------------------
 # What the answers look like (the fit's description is the dict predictions.describe makes)

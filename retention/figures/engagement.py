@@ -59,7 +59,7 @@ def engaged_sql(period: Period, options: Options, bounds: Bounds) -> tuple[str, 
 
 
 def engaged_with_new(period: Period, options: Options, bounds: Bounds) -> QuerySet:
-    """The customers of `_engaged_sql`, as a queryset (for the lists behind the figure)."""
+    """The customers of `engaged_sql`, as a queryset (for the lists behind the figure)."""
     found = engaged_sql(period, options, bounds)
     if found is None:
         return Customer.objects.none()

@@ -2,16 +2,17 @@
 
 `compute(start, end)` returns every key of the spec for the period [start, end]
 (dates in the business time zone, both included), for all customers or a
-`Subset`. Counting happens in the database: one aggregate over paid orders
-grouped by customer gives the activity counts (S, E, N, R, …), the purchase
-counts and the revenue; it is run for the period, for the previous period
-(existing-customer revenue growth) and for the 365 days behind `clv_simple`.
+`Subset`. Counting happens in the database: the main pass (retention.figures.counting),
+one aggregate over paid orders grouped by customer, gives the activity counts (S, E, N,
+R, …), the purchase counts and the revenue of the period, of the previous period
+(existing-customer revenue growth) and of the 365 days behind `clv_simple`, in one query;
+this module turns it into figures.
 
 Rounding happens in one place, `retention.money`: half away from zero (Decimal's
 ROUND_HALF_UP), from exact values, once. A ratio over nothing is None
 (JSON null), a count or a sum over nothing is 0.
 
-The main pass is counted here; every other figure comes from the part that owns its data
+Every other figure comes from the part that owns its data
 through the registry (retention.figures.registry): memberships, new-offering engagement,
 referrals, predicted value, and the programs' figures. A spec key nobody counts is None.
 Interpretations of the spec, where it leaves room, are written beside the code that makes
@@ -35,12 +36,7 @@ from retention.figures.models import CustomerSegment
 from retention.figures.registry import Scope
 from retention.money import growth, money, rate, ratio, round_half_up
 from retention.periods import Period
-from retention.sales.models import (
-    CUSTOMER_TYPES,
-    Customer,
-    Order,
-    OrderLine,
-)
+from retention.sales.models import CUSTOMER_TYPES, Customer, Order, OrderLine
 
 CLV_LIFETIME_CAP_YEARS = Decimal(10)
 # Periods reach back two windows (the previous period's start window); keep that in range.

@@ -1,5 +1,6 @@
-"""Step 3 of 3: `details` is required, and the detractor column goes: the surveys app keeps a
-detractor's answer in `details`, as every contributed reason does."""
+"""Step 3 of 3: `details` is required, and the detractor column goes: the surveys app, when it
+registers the detractor reason, keeps the answer in `details`, as every contributed reason
+does."""
 
 from django.db import migrations, models
 

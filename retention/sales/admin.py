@@ -23,37 +23,30 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.options import InlineModelAdmin
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import (
-    Case,
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    Q,
-    When,
-)
+from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, Q, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from retention.sales import catalogue, summaries
-from retention.mail import consent, links
-from retention.money import money
 from retention.admin_base import LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
+from retention.mail import consent, links
 from retention.mail.models import ConsentRecord
+from retention.money import money
+from retention.sales import catalogue, summaries
 from retention.sales.models import (
     Bundle,
     Course,
     Customer,
+    DataChange,
     Enrolment,
     Membership,
     Order,
     OrderLine,
     PriceChange,
-    DataChange,
     SupportTicket,
 )
 
@@ -126,13 +119,17 @@ CUSTOMER_INLINES: list[CustomerInline] = []
 def register_customer_inline(part: CustomerInline) -> None:
     """Show an inline on every customer's admin page (apps call this in AppConfig.ready).
 
-    Registering the same part again changes nothing. Keep the inline read-only unless staff
+    Registering the same part again changes nothing; the same inline in another place is
+    refused. Keep the inline read-only unless staff
     are meant to edit those rows there, and load what it shows in its queryset: the page
     is read for one customer at a time, but each inline is one query at least.
     """
-    if part not in CUSTOMER_INLINES:
-        CUSTOMER_INLINES.append(part)
-        CUSTOMER_INLINES.sort(key=lambda p: p.order)
+    if part in CUSTOMER_INLINES:
+        return
+    if any(other.inline is part.inline for other in CUSTOMER_INLINES):
+        raise ImproperlyConfigured(f"{part.inline.__name__} is on the customer's page already")
+    CUSTOMER_INLINES.append(part)
+    CUSTOMER_INLINES.sort(key=lambda p: p.order)
 
 
 @admin.register(Customer)

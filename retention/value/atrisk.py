@@ -34,21 +34,22 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
+    Func,
     IntegerField,
+    JSONField,
     Q,
     QuerySet,
     Value,
     When,
 )
-from django.db.models import Func, JSONField
 from django.db.models.functions import Cast, JSONObject, Round
 from scipy import stats
 
-from retention.value import predictions
 from retention.figures import reports
 from retention.periods import is_month_end
-from retention.value.models import AtRisk, CustomerPrediction
 from retention.sales.models import Order
+from retention.value import predictions
+from retention.value.models import AtRisk, CustomerPrediction
 
 BACKTEST_REPORT = "atrisk-backtest"
 BACKTEST_DAYS = 90

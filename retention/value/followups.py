@@ -21,9 +21,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from retention.sales.models import Customer
 from retention.value import atrisk
 from retention.value.models import AtRisk, FollowUp, ReEngagementList, ReEngagementMember
-from retention.sales.models import Customer
 
 REASON_LENGTH = 500  # FollowUp.reason and ReEngagementMember.reasons
 

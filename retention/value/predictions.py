@@ -43,11 +43,11 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
 
-from retention.sales import changes
-from retention.value import clv
 from retention.periods import is_month_end, last_month_end, midnight
-from retention.value.models import ClvFit, CustomerPrediction
+from retention.sales import changes
 from retention.sales.models import Order
+from retention.value import clv
+from retention.value.models import ClvFit, CustomerPrediction
 
 NO_PURCHASE_DAYS = 90  # the at-risk score: no purchase in the next 90 days
 HOLDOUT_GROUPS = 7  # the holdout table: 0, 1, …, 6 and "7 or more" calibration purchases

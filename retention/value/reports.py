@@ -16,9 +16,9 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils.translation import gettext_lazy as _
 
+from retention.money import money, rate, ratio
 from retention.value import atrisk
 from retention.value.models import AtRisk, CustomerPrediction, FollowUp
-from retention.money import money, rate, ratio
 
 DECILES = 10
 

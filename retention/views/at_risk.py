@@ -24,11 +24,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from retention.periods import last_complete_day
+from retention.sales.models import Customer
 from retention.value import atrisk, followups, predictions, reports
 from retention.value.models import ClvFit, ReEngagementList
-from retention.sales.models import Customer
 from retention.value.reports import SORTS, RiskFilter
-from retention.periods import last_complete_day
 from retention.views.access import csv_download, day_asked, managers_only
 
 PAGE_SIZE = 50

@@ -15,9 +15,9 @@ from datetime import date
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
+from retention.periods import last_complete_day
 from retention.value import predictions, reports
 from retention.value.models import ClvFit
-from retention.periods import last_complete_day
 from retention.views.access import csv_download, day_asked, managers_only
 
 # Beyond this, the Gamma-Gamma assumption (spend independent of frequency) is doubtful.

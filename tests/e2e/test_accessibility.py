@@ -7,11 +7,11 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from retention.value import atrisk, predictions
 from retention.figures import segments, targets
 from retention.sales import summaries
-from retention.value.models import ClvFit
 from retention.sales.models import Customer, PriceChange
+from retention.value import atrisk, predictions
+from retention.value.models import ClvFit
 from tests.e2e.conftest import serious_accessibility_problems
 from tests.factories import CourseFactory, CustomerFactory, EnrolmentFactory, OrderFactory
 

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from retention.value import atrisk, predictions
 from retention.sales import summaries
+from retention.value import atrisk, predictions
 from retention.value.models import ClvFit, FollowUp, ReEngagementList
 from tests.factories import CustomerFactory, EnrolmentFactory, OrderFactory, SupportTicketFactory
 

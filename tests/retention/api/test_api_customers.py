@@ -6,8 +6,8 @@ from urllib.parse import quote
 
 import pytest
 
-from retention.sales.models import Customer
 from retention.api.customers import CustomerSerializer
+from retention.sales.models import Customer
 from tests.factories import CustomerFactory, OrganisationFactory
 
 pytestmark = pytest.mark.django_db

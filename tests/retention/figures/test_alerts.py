@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Group
 
-from retention.figures import alerts
 from retention import nightly
+from retention.figures import alerts
 from retention.figures.models import Alert, AlertRule
 from tests.factories import CustomerFactory, OrderFactory
 

@@ -13,8 +13,8 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from retention.sales import catalogue
 from retention.figures import price_update
+from retention.sales import catalogue
 from tests.factories import CourseFactory, CustomerFactory, OrderFactory, OrderLineFactory
 
 pytestmark = pytest.mark.django_db

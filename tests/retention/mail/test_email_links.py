@@ -13,6 +13,7 @@ from anymail.signals import AnymailTrackingEvent, tracking
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from retention.account.models import LinkRequest
 from retention.mail import consent, links, outbox
 from retention.mail.models import (
     ConsentRecord,
@@ -22,7 +23,6 @@ from retention.mail.models import (
     Suppression,
     Topic,
 )
-from retention.account.models import LinkRequest
 from tests.factories import CourseFactory, CustomerFactory, EnrolmentFactory
 
 pytestmark = pytest.mark.django_db

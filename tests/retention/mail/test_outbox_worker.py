@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from retention.mail import outbox
 from retention import tasks
 from retention.celery import app
+from retention.mail import outbox
 from retention.mail.models import OutboxMessage
 from tests.conftest import SMTPInbox, free_port
 from tests.factories import CustomerFactory

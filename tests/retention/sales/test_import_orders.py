@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from retention.sales import ingest, summaries, validation
 from retention.sales.models import Customer, Order, OrderLine

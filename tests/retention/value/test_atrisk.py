@@ -11,10 +11,10 @@ import pytest
 import time_machine
 from django.db.models import Case, IntegerField, Q, Value, When
 
-from retention.value import atrisk, predictions
-from retention.value.models import AtRisk, ClvFit, CustomerPrediction
 from retention.figures.models import StoredReport
 from retention.sales.models import SupportTicket
+from retention.value import atrisk, predictions
+from retention.value.models import AtRisk, ClvFit, CustomerPrediction
 from tests.factories import (
     CourseFactory,
     CustomerFactory,

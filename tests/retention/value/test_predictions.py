@@ -18,8 +18,8 @@ import pytest
 from django.core.management import call_command
 from scipy import optimize
 
-from retention.value import clv, predictions
 from retention.figures import metrics
+from retention.value import clv, predictions
 from retention.value.models import ClvFit, CustomerPrediction
 from tests.factories import CustomerFactory, OrderFactory
 

@@ -10,10 +10,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db.models import F
 
-from retention.sales import ingest, summaries
 from retention.figures import segments, snapshots
-from retention.sales.models import DataChange, PriceChange
 from retention.figures.models import MetricSnapshot, StoredReport
+from retention.sales import ingest, summaries
+from retention.sales.models import DataChange, PriceChange
 from tests.factories import CourseFactory, CustomerFactory, MembershipFactory, OrderFactory
 from tests.retention.figures.test_metrics import Q3, scenario  # noqa: F401  (fixture)
 
