@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from datetime import date
 from functools import wraps
@@ -13,6 +12,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.translation import gettext as _
 
 from retention.permissions import MANAGERS_GROUP
+from retention.safetext import SpreadsheetWriter
 
 
 def managers_only(view):
@@ -51,22 +51,19 @@ def blank(value) -> str:
     return "" if value is None else str(value)
 
 
-class _Echo:
-    """A file-like object whose write returns the line: csv.writer then yields lines."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def csv_download(filename: str, header: list[str], rows: Iterable[list], *,
                  stream: bool = False) -> HttpResponse:
-    """A CSV attachment. With `stream`, rows are sent as they are read (long customer lists)."""
-    writer = csv.writer(_Echo())
+    """A CSV attachment. With `stream`, rows are sent as they are read (long customer lists).
+
+    Cells go through the one writer (retention.safetext): text a spreadsheet would run as a
+    formula, such as a customer named `=HYPERLINK(…)`, is neutralised.
+    """
+    writer = SpreadsheetWriter()
 
     def lines():
         yield writer.writerow(header)
         for row in rows:
-            yield writer.writerow([blank(value) for value in row])
+            yield writer.writerow(row)
 
     if stream:
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")

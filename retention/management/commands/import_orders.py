@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError
 from tqdm import tqdm
 
+from retention.safetext import printable
 from retention.sales import csvfiles, ingest
 
 RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
@@ -56,14 +57,14 @@ class Command(BaseCommand):
 
         def report(error):
             bar.clear()
-            self.stderr.write(str(error))
+            self.stderr.write(printable(str(error)))  # the row's text is the file's, not ours
 
         try:
             result = ingest.import_rows(
                 rows(), skip_invalid=skip_invalid, dry_run=dry_run, on_error=report
             )
         except csvfiles.CsvFileError as exc:
-            raise CommandError(f"{path}: {exc}. Nothing was written.") from None
+            raise CommandError(printable(f"{path}: {exc}. Nothing was written.")) from None
         except OperationalError as exc:
             # PostgreSQL ends one of two imports that wait on each other's customers.
             if getattr(exc.__cause__, "sqlstate", None) not in RETRYABLE:
@@ -77,7 +78,7 @@ class Command(BaseCommand):
             raw.close()
 
         if unknown := csvfiles.unknown_columns(header):
-            self.stderr.write(f"note: ignored unknown column(s): {', '.join(unknown)}")
+            self.stderr.write(printable(f"note: ignored unknown column(s): {', '.join(unknown)}"))
         self.stdout.write(
             f"rows read: {result.read}, created: {result.created}, updated: {result.updated}, "
             f"unchanged: {result.unchanged}, invalid: {result.invalid}"

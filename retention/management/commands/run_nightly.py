@@ -5,6 +5,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 
 from retention import nightly, periods
+from retention.safetext import printable
 
 
 class Command(BaseCommand):
@@ -24,4 +25,4 @@ class Command(BaseCommand):
         except ValueError:
             raise CommandError(f"--date {options['date']!r} is not a date (use YYYY-MM-DD).") from None
         for name, outcome, seconds in nightly.run(night, full=options["full"]):
-            self.stdout.write(f"{name}: {outcome} ({seconds:.1f} s)")
+            self.stdout.write(printable(f"{name}: {outcome} ({seconds:.1f} s)"))
