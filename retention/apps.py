@@ -15,6 +15,8 @@ class RetentionConfig(AppConfig):
         from retention.sales import changes  # noqa: F401
 
         checks.register(secret_key_is_set, checks.Tags.security, deploy=True)
+        checks.register(webhook_has_a_secret, checks.Tags.security, deploy=True)
+        checks.register(webhook_secret_while_developing, checks.Tags.security)
         checks.register(link_lifetimes_are_known)
         checks.register(no_deprecated_settings)
         register_contributions()
@@ -25,6 +27,26 @@ def secret_key_is_set(app_configs, **kwargs):
     if settings.SECRET_KEY_IS_SET:
         return []
     return [checks.Error(settings.SECRET_KEY_MISSING, id="retention.E001")]
+
+
+def _webhook_without_secret(kind, id: str) -> list:
+    if not settings.RETENTION_EMAIL_SERVICE or settings.ANYMAIL_WEBHOOK_SECRET:
+        return []
+    return [kind(settings.WEBHOOK_SECRET_MISSING, id=id,
+                 hint="Set the same user:password in the service's webhook URL: "
+                      "https://user:password@your-site/anymail/"
+                      f"{settings.RETENTION_EMAIL_SERVICE}/tracking/")]
+
+
+def webhook_has_a_secret(app_configs, **kwargs):
+    """`check --deploy`: the email service's webhook needs its secret (the production server
+    refuses to start without it too)."""
+    return _webhook_without_secret(checks.Error, "retention.E003")
+
+
+def webhook_secret_while_developing(app_configs, **kwargs):
+    """While developing (DEBUG), say the webhook is not routed for want of a secret."""
+    return _webhook_without_secret(checks.Warning, "retention.W002") if settings.DEBUG else []
 
 
 def no_deprecated_settings(app_configs, **kwargs):

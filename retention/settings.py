@@ -395,8 +395,22 @@ RETENTION_OUTBOX_HANDOVER_GROUP = envint("RETENTION_OUTBOX_HANDOVER_GROUP", "10"
 RETENTION_OUTBOX_STALE_SECONDS = envint("RETENTION_OUTBOX_STALE_SECONDS", "300", minimum=10)
 # An open-tracking image in marketing email; off unless asked for.
 RETENTION_TRACK_OPENS = envbool("RETENTION_TRACK_OPENS", "0")
-# django-anymail: the shared secret of an email service's webhooks (bounces, complaints).
-ANYMAIL = {"WEBHOOK_SECRET": env("ANYMAIL_WEBHOOK_SECRET")} if env("ANYMAIL_WEBHOOK_SECRET") else {}
+# django-anymail: the email service is the one EMAIL_BACKEND names
+# (anymail.backends.<service>.EmailBackend), and only its delivery webhook is routed, at
+# /anymail/<service>/tracking/, and only with a shared secret (user:password, as the
+# service's webhook settings take it). Without one the webhook is not routed, and
+# `check --deploy` and the production server refuse to go on (retention.E003).
+_service = re.fullmatch(r"anymail\.backends\.(\w+)\.EmailBackend", EMAIL_BACKEND)
+RETENTION_EMAIL_SERVICE = _service.group(1) if _service else ""
+ANYMAIL_WEBHOOK_SECRET = env("ANYMAIL_WEBHOOK_SECRET")
+if ANYMAIL_WEBHOOK_SECRET and ":" not in ANYMAIL_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET must be user:password (basic auth).")
+ANYMAIL = {"WEBHOOK_SECRET": ANYMAIL_WEBHOOK_SECRET} if ANYMAIL_WEBHOOK_SECRET else {}
+WEBHOOK_SECRET_MISSING = (
+    f"EMAIL_BACKEND sends through {RETENTION_EMAIL_SERVICE}, whose delivery webhook "
+    "(bounces, complaints) needs ANYMAIL_WEBHOOK_SECRET=user:password; without it the webhook "
+    "is not routed and bounces are not recorded."
+)
 
 LOG_LEVEL = env("LOG_LEVEL", "WARNING").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:

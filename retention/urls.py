@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from retention.mail import webhooks
 from retention.views import (
     account,
     at_risk,
@@ -41,8 +42,9 @@ urlpatterns = [
     path("u/<str:token>/", account.unsubscribe, name="unsubscribe"),
     path("r/<str:token>/", account.click, name="click"),
     path("link/", account.fresh_link, name="fresh-link"),
-    # An email service's delivery webhooks (bounces, complaints), through django-anymail.
-    path("anymail/", include("anymail.urls")),
+    # The email service's delivery webhook (bounces, complaints), through django-anymail:
+    # only the configured service's, and only with its secret (retention/mail/webhooks.py).
+    path("anymail/", include((webhooks.urlpatterns(), "anymail"))),
     path("api/v1/", include("retention.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -13,3 +13,5 @@ from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
 if not settings.SECRET_KEY_IS_SET:  # gunicorn and runserver both load this module
     raise ImproperlyConfigured(settings.SECRET_KEY_MISSING)
+if settings.RETENTION_EMAIL_SERVICE and not settings.ANYMAIL_WEBHOOK_SECRET and not settings.DEBUG:
+    raise ImproperlyConfigured(settings.WEBHOOK_SECRET_MISSING)

@@ -2,11 +2,16 @@
 
 Bounces suppress the address; spam complaints suppress it and withdraw the customer's
 marketing consent (recorded as evidence); an unsubscribe the service handled turns off
-the customer's topics. Each service's webhook is switched on by configuring it in the
-service (see django-anymail's documentation) with ANYMAIL_WEBHOOK_SECRET.
+the customer's topics.
+
+Only the webhook of the service EMAIL_BACKEND sends through is routed (`urlpatterns`), and
+only when ANYMAIL_WEBHOOK_SECRET is set: anymail then refuses a request without the
+secret (basic auth), so nobody else can report a complaint in a customer's name.
 """
 
+from anymail import urls as anymail_urls
 from anymail.signals import tracking
+from django.conf import settings
 from django.dispatch import receiver
 
 from retention.mail import consent
@@ -34,3 +39,16 @@ def delivery_event(sender, event, esp_name: str, **kwargs) -> None:
         for customer in Customer.objects.filter(email__iexact=recipient):
             consent.unsubscribe(customer, None, method=ConsentRecord.Method.UNSUBSCRIBE,
                                 detail=detail)
+
+
+def routed() -> bool:
+    """Whether the configured service's delivery webhook is routed (it has a secret)."""
+    return bool(settings.RETENTION_EMAIL_SERVICE and settings.ANYMAIL_WEBHOOK_SECRET)
+
+
+def urlpatterns() -> list:
+    """The configured service's tracking webhook from anymail's routes, or none."""
+    if not routed():
+        return []
+    name = f"{settings.RETENTION_EMAIL_SERVICE}_tracking_webhook"
+    return [pattern for pattern in anymail_urls.urlpatterns if pattern.name == name]
