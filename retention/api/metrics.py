@@ -12,7 +12,14 @@ from rest_framework.views import APIView
 
 from retention.figures import cohorts, metrics, price_update, segments
 from retention.money import as_json
+from retention.permissions import IsPlatformOrManager
 from retention.sales.models import CUSTOMER_TYPES
+
+
+class FiguresView(APIView):
+    """Figures over many tables: for the platform and managers only (not any staff)."""
+
+    permission_classes = [IsPlatformOrManager]
 
 
 class MetricsQuery(serializers.Serializer):
@@ -36,7 +43,7 @@ class MetricsQuery(serializers.Serializer):
         return data
 
 
-class MetricsView(APIView):
+class MetricsView(FiguresView):
     """Every period metric of the metric spec for [start, end], for all customers or a subset."""
 
     @extend_schema(
@@ -71,7 +78,7 @@ class CohortsQuery(serializers.Serializer):
         return data
 
 
-class CohortsView(APIView):
+class CohortsView(FiguresView):
     """Monthly cohort retention and revenue: the object `cohort_retention --json` prints."""
 
     @extend_schema(
@@ -103,7 +110,7 @@ class MigrationQuery(serializers.Serializer):
         return data
 
 
-class SegmentsView(APIView):
+class SegmentsView(FiguresView):
     """Customers per segment on a snapshot date (`on`), in the order of the segment table."""
 
     @extend_schema(summary="Segment sizes", parameters=[SegmentsQuery],
@@ -115,7 +122,7 @@ class SegmentsView(APIView):
         return Response({"on": on.isoformat(), "segments": segments.stored_sizes(on)})
 
 
-class MigrationView(APIView):
+class MigrationView(FiguresView):
     """Moves between two snapshot dates, with the revenue at stake in each."""
 
     @extend_schema(summary="Segment migration", parameters=[MigrationQuery],
@@ -134,7 +141,7 @@ class PriceUpdateQuery(serializers.Serializer):
                                     help_text=_("Days on each side (default: since the update)."))
 
 
-class PriceUpdateView(APIView):
+class PriceUpdateView(FiguresView):
     """The main metrics before and after a price update, for all customers and the buyers of the
     repriced offerings (the object `price_update_effect --json` prints)."""
 

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.translation import gettext as _
 
-from retention.permissions import MANAGERS_GROUP
+from retention.permissions import is_manager
 from retention.safetext import SpreadsheetWriter
 
 
@@ -22,7 +22,7 @@ def managers_only(view):
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path(), "/admin/login/")
-        if not (user.is_active and (user.is_superuser or user.groups.filter(name=MANAGERS_GROUP).exists())):
+        if not is_manager(user):
             raise PermissionDenied(_("The metrics pages are for managers."))
         return view(request, *args, **kwargs)
     return wrapper
