@@ -44,8 +44,18 @@ def request_fresh_link(email: str, *, ip: str | None) -> bool:
         customer = Customer.objects.filter(email__iexact=email.strip()).order_by("pk").first()
         if customer is None:
             return False
-        outbox.queue(customer, template="email/fresh_link", purpose="fresh_link",
-                     kind=outbox.Kind.TRANSACTIONAL, priority=10,
-                     key=f"fresh_link:{customer.pk}:{now.isoformat()}",
-                     context={"account_url": links.url(customer, "account")})
+        send_fresh_link(customer, now=now)
     return True
+
+
+def send_fresh_link(customer: Customer, *, now=None) -> None:
+    """Queue the email with a fresh link to the customer's page (also the admin's action:
+    staff give customers their page this way, never by handling the link themselves)."""
+    now = now or timezone.now()
+    outbox.queue(customer, template="email/fresh_link", purpose="fresh_link",
+                 kind=outbox.Kind.TRANSACTIONAL, priority=10,
+                 key=f"fresh_link:{customer.pk}:{now.isoformat()}",
+                 context={"account_url": links.url(customer, "account")})
+
+
+send_fresh_link.alters_data = True

@@ -3,6 +3,10 @@
 Retention contributes the customer's courses (the email preferences follow the sections,
 from the page's template); the loyalty, surveys and offers apps add theirs (points and tier, offers, referral link) with
 `register_section`, without retention importing them.
+
+Staff see the same page from the customer's admin page, as a preview: the template's
+context then has `preview` true, and a section must offer nothing to post or follow as
+the customer (no form that saves, no signed link) when it is.
 """
 
 from __future__ import annotations

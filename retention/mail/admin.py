@@ -3,12 +3,12 @@ suppressed addresses, consent history, and the customer page's email inlines."""
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from retention.admin_base import LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
-from retention.mail import outbox, previews
+from retention.mail import links, outbox, previews
 from retention.mail.models import ConsentRecord, ContactPreferences, OutboxMessage, Suppression
 
 
@@ -52,17 +52,30 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     readonly_fields = ["public_id", "customer", "to_email", "kind", "topic", "purpose", "template",
-                       "subject", "body_text", "html_preview", "headers", "dedup_key", "priority",
+                       "subject", "text_part", "html_preview", "headers_shown", "dedup_key",
+                       "priority",
                        "status", "reason", "attempts", "last_error", "not_before", "expires_at",
                        "claimed_at", "claimed_by", "sending_at", "sent_at", "clicks", "created_at",
                        "updated_at"]
-    exclude = ["body_html"]
+    exclude = ["body_html", "body_text", "headers"]
 
+    # The parts as staff see them: the customer's signed links are hidden (links.redact),
+    # so reading a message in the admin never hands over a way to act as the customer.
     @admin.display(description=_("HTML part"))
     def html_preview(self, message: OutboxMessage) -> str:
         return format_html('<iframe title="{}" sandbox srcdoc="{}" style="width:100%;height:480px;'
                            'border:1px solid #ccc"></iframe>', gettext("HTML part"),
-                           message.body_html)
+                           links.redact(message.body_html))
+
+    @admin.display(description=_("text part"))
+    def text_part(self, message: OutboxMessage) -> str:
+        return format_html('<pre style="white-space:pre-wrap">{}</pre>',
+                           links.redact(message.body_text))
+
+    @admin.display(description=_("headers"))
+    def headers_shown(self, message: OutboxMessage) -> str:
+        return format_html_join("", "<div><code>{}: {}</code></div>", (
+            (name, links.redact(str(value))) for name, value in message.headers.items()))
 
     def has_resend_permission(self, request) -> bool:
         # Rows are never edited by hand, but staff who may change them may resend.
@@ -97,12 +110,18 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
             **self.admin_site.each_context(request), "title": gettext("Email per day"),
             "days": outbox.daily_counts(30), "opts": self.model._meta})
 
+    def has_test_send_permission(self, request) -> bool:
+        # A test send is an email leaving the system: not for those who may only view.
+        return request.user.has_perm("retention.change_outboxmessage")
+
     def templates_view(self, request):
         from django.contrib import messages
         from django.shortcuts import redirect
         from django.template.response import TemplateResponse
 
         if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method == "POST" and not self.has_test_send_permission(request):
             raise PermissionDenied
         chosen = request.POST.get("template") or request.GET.get("template") or \
             previews.PREVIEWS[0].template
@@ -119,7 +138,8 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/retention/outbox_templates.html", {
             **self.admin_site.each_context(request), "title": gettext("Email templates"),
             "previews": previews.PREVIEWS, "chosen": previews.by_template(chosen),
-            "message": previews.render(chosen), "opts": self.model._meta})
+            "message": previews.render(chosen), "opts": self.model._meta,
+            "can_send": self.has_test_send_permission(request)})
 
 
 @admin.register(Suppression)

@@ -17,6 +17,7 @@ the pages it leads to act on a POST.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -133,6 +134,17 @@ def read(value: str, purpose: str) -> Link:
         if customer is None or customer.link_generation != generation:
             raise LinkInvalid("this link was withdrawn")
     return Link(customer=customer, purpose=purpose, data=payload)
+
+
+# A token as signing.dumps(..., compress=True) writes it: payload, timestamp, signature.
+TOKEN = re.compile(r"\.?[A-Za-z0-9_-]{6,}:[A-Za-z0-9_-]{4,}:[A-Za-z0-9_-]{20,}")
+HIDDEN = "…link-hidden…"
+
+
+def redact(text: str) -> str:
+    """`text` with every signed token replaced: an email's copy shown to staff must not
+    carry the customer's working links (their page, unsubscribe, a tracked click)."""
+    return TOKEN.sub(HIDDEN, text)
 
 
 def revoke(customer: Customer) -> None:

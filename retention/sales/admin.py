@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.options import InlineModelAdmin
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.db.models import Case, Count, DurationField, ExpressionWrapper, F, Q, When
 from django.urls import reverse
@@ -32,6 +32,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from retention.account import fresh_links
 from retention.admin_base import LatestRowsFormSet, ReadOnlyAdmin, ReadOnlyInline
 from retention.mail import consent, links
 from retention.mail.models import ConsentRecord
@@ -179,7 +180,7 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
     # The latest orders, then what the other areas and apps register (CUSTOMER_INLINES).
     inlines = [LatestOrdersInline]
-    actions = ["revoke_links"]
+    actions = ["email_page_link", "revoke_links"]
     # The paginator counts the filtered rows; a second COUNT over every customer
     # for "N total" would double the cost of each page on a million rows.
     show_full_result_count = False
@@ -213,14 +214,34 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("customer's page"))
     def page_link(self, customer: Customer) -> str:
+        # A preview for staff, not the customer's own signed link: holding that, staff could
+        # save choices the customer never made, recorded as the customer's own.
         if customer.pk is None:
             return "–"
-        days = links.lifetime_days("account")
         return format_html(
-            '<a href="{}" target="_blank" rel="noopener">{}</a><div class="help">{}</div>',
-            links.url(customer, "account"), gettext("Open as the customer sees it"),
-            gettext("A signed link, valid %(days)s days; send it only to the customer. "
-                    "Withdraw every link with the action on the list.") % {"days": days})
+            '<a href="{}">{}</a><div class="help">{}</div>',
+            reverse("admin:retention_customer_page", args=[customer.pk]),
+            gettext("See the page as the customer sees it"),
+            gettext("To give customers their page, use the action “Email a fresh link to their "
+                    "page”; “Withdraw every link” stops the links sent so far."))
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [path("<path:object_id>/page/", self.admin_site.admin_view(self.page_view),
+                     name="retention_customer_page"), *super().get_urls()]
+
+    def page_view(self, request, object_id):
+        from django.http import Http404
+
+        from retention.views.account import staff_preview
+
+        customer = self.get_object(request, object_id)
+        if customer is None:
+            raise Http404
+        if not self.has_view_permission(request, customer):
+            raise PermissionDenied
+        return staff_preview(request, customer)
 
     @admin.display(description=_("all orders"))
     def all_orders(self, customer: Customer) -> str:
@@ -252,12 +273,22 @@ class CustomerAdmin(admin.ModelAdmin):
                 obj, granted, method=ConsentRecord.Method.STAFF, wording="",
                 detail=gettext("changed in the admin by %(user)s") % {"user": request.user})
 
-    @admin.action(description=_("Withdraw every link sent to the selected customers"))
+    @admin.action(description=_("Withdraw every link sent to the selected customers"),
+                  permissions=["change"])
     def revoke_links(self, request, queryset):
         for customer in queryset:
             links.revoke(customer)
         self.message_user(request, gettext("Links withdrawn for %(n)s customers; the next email "
                                            "carries new ones.") % {"n": queryset.count()})
+
+    @admin.action(description=_("Email a fresh link to their page to the selected customers"),
+                  permissions=["change"])
+    def email_page_link(self, request, queryset):
+        with transaction.atomic():
+            for customer in queryset:
+                fresh_links.send_fresh_link(customer)
+        self.message_user(request, gettext("A fresh link is on its way to %(n)s customers.")
+                          % {"n": queryset.count()})
 
 
 # Catalogue ------------------------------------------------------------------------------------

@@ -257,7 +257,7 @@ class FollowUpAdmin(admin.ModelAdmin):
             obj.done_at = timezone.now() if obj.status == FollowUp.Status.DONE else None
         super().save_model(request, obj, form, change)
 
-    @admin.action(description=_("Mark the selected follow-ups done"))
+    @admin.action(description=_("Mark the selected follow-ups done"), permissions=["change"])
     def mark_done(self, request, queryset):
         done = followups.complete(queryset)
         self.message_user(request, ngettext("%(n)s follow-up marked done.",

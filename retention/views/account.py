@@ -81,14 +81,31 @@ def _preferences_page(request, token: str, purpose: str, template: str):
             return HttpResponseRedirect(f"{request.path}?saved=1")
     else:
         form = PreferencesForm(initial=_initial(customer))
+    return _render_page(request, template, customer, form, with_sections=purpose == "account",
+                        saved=request.GET.get("saved") == "1")
+
+
+def _render_page(request, template: str, customer, form, *, with_sections: bool,
+                 saved: bool = False, preview: bool = False):
     preferences = consent.preferences_of(customer)
-    return render(request, template, {
-        "customer": customer, "form": form, "saved": request.GET.get("saved") == "1",
+    response = render(request, template, {
+        "customer": customer, "form": form, "saved": saved, "preview": preview,
         "paused_until": preferences.paused_until if preferences.paused_until
         and preferences.paused_until > timezone.now() else None,
-        "sections": sections.sections_for(customer) if purpose == "account" else [],
+        "sections": sections.sections_for(customer) if with_sections else [],
         "business_name": settings.RETENTION_BUSINESS_NAME,
     })
+    return response
+
+
+def staff_preview(request, customer):
+    """The customer's page as they see it, for staff (from the admin): nothing on it can be
+    changed or sent, and no link that works as the customer's is on it."""
+    form = PreferencesForm(initial=_initial(customer))
+    for field in form.fields.values():
+        field.disabled = True
+    return _render_page(request, "account/page.html", customer, form, with_sections=True,
+                        preview=True)
 
 
 @require_http_methods(["GET", "POST"])

@@ -1,0 +1,155 @@
+"""In the admin, a manager who may only view changes nothing and never holds a customer's
+working link; staff who may change still can."""
+
+import re
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+
+from retention.mail import links, outbox
+from retention.mail.models import ConsentRecord, OutboxMessage
+from retention.sales.models import Customer
+from retention.value.models import FollowUp
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+TOKEN = links.TOKEN
+CUSTOMERS = reverse("admin:retention_customer_changelist")
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    """A manager who may only view (the Managers group with the view permissions)."""
+    user = django_user_model.objects.create_user("boss", password="pw-boss-1234",
+                                                 email="boss@example.com", is_staff=True)
+    group = Group.objects.get_or_create(name="Managers")[0]
+    group.permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
+def ann():
+    return CustomerFactory(external_id="ann", name="Ann Dlamini", email="ann@example.com",
+                           marketing_consent=False)
+
+
+def act(client, action: str, *customers):
+    return client.post(CUSTOMERS, {"action": action, "_selected_action": [c.pk for c in customers]})
+
+
+def test_a_viewer_is_not_offered_and_cannot_run_the_link_actions(viewer_client, ann):
+    page = viewer_client.get(CUSTOMERS).content.decode()
+    assert "revoke_links" not in page and "email_page_link" not in page
+    generation = ann.link_generation
+
+    for action in ("revoke_links", "email_page_link"):
+        act(viewer_client, action, ann)
+
+    ann.refresh_from_db()
+    assert ann.link_generation == generation
+    assert not OutboxMessage.objects.exists()
+
+
+def test_staff_who_may_change_withdraw_links_and_email_a_fresh_one(admin_client, ann, mailoutbox):
+    old = links.url(ann, "account")
+    act(admin_client, "revoke_links", ann)
+    ann.refresh_from_db()
+    with pytest.raises(links.LinkInvalid):
+        links.read(old.rsplit("/", 2)[-2], "account")
+
+    response = act(admin_client, "email_page_link", ann)
+    assert response.status_code == 302
+    message = OutboxMessage.objects.get(purpose="fresh_link")
+    assert message.to_email == "ann@example.com"
+    assert links.read(re.search(r"/c/([^/]+)/", message.body_text)[1], "account").customer == ann
+
+
+def test_the_customer_admin_shows_a_preview_not_the_customers_working_link(viewer_client, ann):
+    change = viewer_client.get(reverse("admin:retention_customer_change", args=[ann.pk]))
+    assert change.status_code == 200
+    assert not TOKEN.search(change.content.decode())
+    preview_url = reverse("admin:retention_customer_page", args=[ann.pk])
+    assert preview_url in change.content.decode()
+
+    preview = viewer_client.get(preview_url)
+    body = preview.content.decode()
+    assert preview.status_code == 200 and "Staff preview" in body and "Ann Dlamini" in body
+    assert 'method="post"' not in body and "Save my preferences" not in body
+    assert not TOKEN.search(body)
+    assert "no-store" in preview["Cache-Control"]
+
+    # Posting to the preview saves nothing: no consent is recorded in the customer's name.
+    viewer_client.post(preview_url, {"marketing_consent": "on", "offers": "on"})
+    ann.refresh_from_db()
+    assert not ann.marketing_consent and not ConsentRecord.objects.exists()
+
+
+def test_the_preview_is_refused_to_strangers_and_staff_without_permission(
+        client, django_user_model, ann):
+    preview_url = reverse("admin:retention_customer_page", args=[ann.pk])
+    assert client.get(preview_url).status_code == 302  # to the login page
+    clerk = django_user_model.objects.create_user("clerk", is_staff=True)
+    client.force_login(clerk)
+    assert client.get(preview_url).status_code == 403
+    assert client.get(reverse("admin:retention_customer_page", args=[999999])).status_code == 404
+
+
+def test_an_email_in_the_admin_hides_the_customers_links(viewer_client, ann):
+    ann.marketing_consent = True
+    ann.save()
+    message = outbox.queue(ann, template="email/new_course", purpose="new_course",
+                           kind=outbox.Kind.MARKETING, topic="new_courses", key="nc:ann",
+                           context={"course_title": "SQL"})
+    assert TOKEN.search(message.body_text) and TOKEN.search(str(message.headers))
+
+    page = viewer_client.get(reverse("admin:retention_outboxmessage_change", args=[message.pk]))
+    body = page.content.decode()
+    assert page.status_code == 200 and "SQL" in body
+    assert not TOKEN.search(body)
+    assert links.HIDDEN in body
+
+
+def test_a_viewer_cannot_send_a_test_email(viewer_client, mailoutbox):
+    url = reverse("admin:retention_outboxmessage_templates")
+    page = viewer_client.get(url)
+    assert page.status_code == 200 and "Send a test" not in page.content.decode()
+
+    assert viewer_client.post(url, {"template": "email/fresh_link"}).status_code == 403
+    assert not OutboxMessage.objects.exists() and not mailoutbox
+
+
+def test_staff_who_may_change_the_outbox_send_a_test(
+        admin_client, admin_user, mailoutbox, django_capture_on_commit_callbacks):
+    admin_user.email = "admin@example.com"
+    admin_user.save()
+    url = reverse("admin:retention_outboxmessage_templates")
+    assert "Send a test" in admin_client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin_client.post(url, {"template": "email/fresh_link"}).status_code == 302
+    assert [(m.to, m.subject[:6]) for m in mailoutbox] == [(["admin@example.com"], "[Test]")]
+
+
+def test_a_viewer_cannot_mark_follow_ups_done(viewer_client, viewer, ann):
+    follow_up = FollowUp.objects.create(customer=ann, assigned_to=viewer, created_by=viewer,
+                                        reason="overdue")
+    viewer_client.post(reverse("admin:retention_followup_changelist"),
+                       {"action": "mark_done", "_selected_action": [follow_up.pk]})
+    follow_up.refresh_from_db()
+    assert follow_up.status == FollowUp.Status.OPEN
+
+
+def test_a_view_only_manager_changes_no_customer_through_the_admin(viewer_client, ann):
+    url = reverse("admin:retention_customer_change", args=[ann.pk])
+    response = viewer_client.post(url, {"external_id": "ann", "name": "Changed",
+                                        "customer_type": "individual", "email": "x@example.com",
+                                        "marketing_consent": "on"})
+    assert response.status_code == 403
+    assert Customer.objects.get(pk=ann.pk).name == "Ann Dlamini"
