@@ -271,6 +271,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["retention.permissions.IsPlatformOrStaff"],
+    # JSON (nested no deeper than 32 levels); forms for the browsable API's staff sessions.
+    "DEFAULT_PARSER_CLASSES": [
+        "retention.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "retention.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,

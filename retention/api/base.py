@@ -21,9 +21,10 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, status, viewsets
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+
+from retention.api.parsers import JSONParser
 
 NON_FIELD = api_settings.NON_FIELD_ERRORS_KEY
 
