@@ -124,6 +124,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "anymail",
+    "axes",
+    "csp",
     "retention",
     "loyalty",
     "surveys",
@@ -139,6 +141,17 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
+]
+
+# Logins (the admin's, and so the managers' pages') are throttled by django-axes: after
+# RETENTION_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that
+# pair is refused (429) for RETENTION_LOGIN_COOLOFF_MINUTES, the right password included.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "retention.urls"
@@ -223,6 +236,48 @@ if envbool("SECURE_PROXY_SSL_HEADER", "0"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Reverse proxies in front of the application that append to X-Forwarded-For; the client's
+# address is read through them (retention/network.py). 0: REMOTE_ADDR, the header ignored.
+RETENTION_TRUSTED_PROXY_COUNT = envint("RETENTION_TRUSTED_PROXY_COUNT", "0", minimum=0)
+
+RETENTION_LOGIN_FAILURE_LIMIT = envint("RETENTION_LOGIN_FAILURE_LIMIT", "5", minimum=1)
+RETENTION_LOGIN_COOLOFF_MINUTES = envint("RETENTION_LOGIN_COOLOFF_MINUTES", "15", minimum=1)
+AXES_FAILURE_LIMIT = RETENTION_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=RETENTION_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "retention.network.client_ip"
+AXES_LOCKOUT_TEMPLATE = "account/locked_out.html"
+
+# Content-Security-Policy on every response (django-csp): scripts only from this site, no
+# inline script. Inline styles stay allowed: the emails' HTML, previewed in the admin,
+# is styled inline as email clients need, and the cohort heatmap shades cells by style.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# The cache: the API's throttle counts. Redis when CACHE_URL names it (redis://host:6379/1),
+# otherwise files under var/cache, which every process on the machine shares.
+CACHE_URL = env("CACHE_URL")
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r} is not a redis:// URL.")
+CACHES = {"default": (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL else
+    {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+     "LOCATION": str(VAR_DIR / "cache")}
+)}
 
 # Email: SMTP when EMAIL_HOST is set, otherwise messages are written as files
 # under var/sent-emails/ (embedded default). EMAIL_BACKEND overrides both, for
@@ -278,6 +333,11 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Rates: RETENTION_API_RATES (retention/api/throttles.py); 429 with Retry-After past them.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "retention.api.throttles.AnonRateThrottle",
+        "retention.api.throttles.UserRateThrottle",
+    ],
     "DEFAULT_PAGINATION_CLASS": "retention.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -295,6 +355,20 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+}
+
+def _rate(name: str, default: str) -> str:
+    value = env(name, default).strip()
+    number, _, per = value.partition("/")
+    if not number.isdigit() or int(number) < 1 or per not in {"second", "minute", "hour", "day"}:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 600/minute.")
+    return value
+
+
+# API calls allowed per token or staff user, and per address for anonymous callers.
+RETENTION_API_RATES = {
+    "user": _rate("RETENTION_API_RATE", "600/minute"),
+    "anon": _rate("RETENTION_API_ANON_RATE", "30/minute"),
 }
 
 # Business settings (spec: shared/spec/metrics.md).

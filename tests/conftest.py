@@ -8,6 +8,14 @@ from rest_framework.test import APIClient
 from retention.permissions import PLATFORM_GROUP
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with no throttle counts (the cache is in memory in tests)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def platform_user(django_user_model):
     """The sales platform's API user: in the Platform group, authenticates by token."""

@@ -21,3 +21,8 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (WhiteNoise warns 
 # Tasks run in-process in tests, also when CELERY_BROKER_URL names a broker; the
 # real-worker tests (tests/retention/nightly/test_celery_worker.py) send through it themselves.
 CELERY_TASK_ALWAYS_EAGER = True
+# The API's throttle counts and the like: in memory, emptied before each test (conftest).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Generous rates, so that a test making many calls (schemathesis) is not throttled; the
+# throttling tests set their own.
+RETENTION_API_RATES = {"user": "100000/minute", "anon": "100000/minute"}

@@ -28,7 +28,7 @@ APPS = ["retention", "loyalty", "surveys", "offers"]  # each may import only tho
 LAYERS = [
     ("leaf", ["retention", "retention.celery", "retention.settings", "retention.periods",
               "retention.money", "retention.permissions", "retention.pagination",
-              "retention.admin_base", "retention.safetext"]),
+              "retention.admin_base", "retention.safetext", "retention.network"]),
     ("sales", ["retention.sales"]),
     ("mail", ["retention.mail"]),
     ("figures", ["retention.figures"]),
