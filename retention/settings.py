@@ -188,8 +188,11 @@ except (ValueError, dj_database_url.UnknownSchemeError) as exc:
     ) from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-    # Wait for a writer rather than failing at once; imports hold the write lock.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # Wait for a writer rather than failing at once; imports hold the write lock. Each
+    # transaction takes the write lock when it begins (IMMEDIATE), so two writers queue
+    # on the timeout instead of one failing with "database is locked" when a read
+    # transaction tries to become a write one.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=30, transaction_mode="IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -3,12 +3,12 @@ answered the same whether the address is known, so the page reveals nothing."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from retention.account.models import LinkRequest
 from retention.mail import links, outbox
@@ -20,7 +20,22 @@ class TooManyRequests(Exception):
 
 
 def email_hash(email: str) -> str:
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+    """A keyed hash (HMAC with SECRET_KEY) of the address: the table of requests cannot be
+    turned back into addresses by hashing the customers' emails."""
+    return salted_hmac("retention.account.fresh_links", email.strip().lower(),
+                       algorithm="sha256").hexdigest()
+
+
+def _lock(hashed: str) -> None:
+    """Serialise the count-then-insert of one address's requests for this transaction.
+
+    PostgreSQL: a transaction-scoped advisory lock on the address's hash, so two requests
+    at once cannot both count below the limit. SQLite writes one transaction at a time
+    (transactions begin IMMEDIATE, see settings), which serialises them already.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(hashed[:15], 16)])
 
 
 def request_fresh_link(email: str, *, ip: str | None) -> bool:
@@ -29,12 +44,16 @@ def request_fresh_link(email: str, *, ip: str | None) -> bool:
 
     Raises TooManyRequests past RETENTION_LINK_REQUESTS_PER_HOUR for the address, or ten
     times that for the IP address. Requests are counted in the database, so every process
-    sees the same counts; only a hash of the address is kept, for a day.
+    sees the same counts; only a keyed hash of the address is kept, for a day.
+
+    The email is sent after the answer (retention.tasks), so a known address is not
+    answered measurably later than an unknown one.
     """
     now = timezone.now()
     hashed = email_hash(email)
     limit = settings.RETENTION_LINK_REQUESTS_PER_HOUR
     with transaction.atomic():
+        _lock(hashed)
         LinkRequest.objects.filter(requested_at__lt=now - timedelta(days=1)).delete()
         recent = LinkRequest.objects.filter(requested_at__gte=now - timedelta(hours=1))
         if (recent.filter(email_hash=hashed).count() >= limit

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 class LinkRequest(models.Model):
     """A request for a fresh link, kept an hour or so to rate-limit them (account/fresh_links.py)."""
 
-    email_hash = models.CharField(max_length=64, help_text=_("SHA-256 of the address asked for."))
+    email_hash = models.CharField(max_length=64, help_text=_("HMAC-SHA-256 (keyed with SECRET_KEY) of the address asked for."))
     ip = models.GenericIPAddressField(null=True, blank=True)
     requested_at = models.DateTimeField()
 

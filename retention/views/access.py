@@ -10,6 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 
 from retention.permissions import is_manager
 from retention.safetext import SpreadsheetWriter
@@ -18,6 +19,7 @@ from retention.safetext import SpreadsheetWriter
 def managers_only(view):
     """Managers (the Managers group) and superusers; others are refused, strangers sent to log in."""
     @wraps(view)
+    @never_cache  # customers' names and figures: no browser or proxy keeps a copy
     def wrapper(request, *args, **kwargs):
         user = request.user
         if not user.is_authenticated:

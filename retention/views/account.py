@@ -14,12 +14,14 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from retention.account import fresh_links, sections
 from retention.mail import consent, links, outbox
 from retention.mail.models import ConsentRecord, Topic
+from retention.network import client_ip
 
 PAUSES = [("", gettext_lazy("No pause")), ("7", gettext_lazy("1 week")),
           ("30", gettext_lazy("1 month")), ("90", gettext_lazy("3 months"))]
@@ -108,18 +110,21 @@ def staff_preview(request, customer):
                         preview=True)
 
 
+@never_cache  # personal data: no browser or proxy keeps a copy
 @require_http_methods(["GET", "POST"])
 def account_page(request, token: str):
     """The customer's page: their courses, what other apps add, and email preferences."""
     return _preferences_page(request, token, "account", "account/page.html")
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def preferences_page(request, token: str):
     """Email preferences only (the link in every email's footer)."""
     return _preferences_page(request, token, "preferences", "account/preferences.html")
 
 
+@never_cache
 @csrf_exempt  # the signed token authenticates; mail clients' one-click POST has no CSRF token
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token: str):
@@ -143,6 +148,7 @@ def unsubscribe(request, token: str):
         "topic": label, "business_name": settings.RETENTION_BUSINESS_NAME})
 
 
+@never_cache
 def click(request, token: str):
     """Count a click on a link in a marketing email, then go where it pointed."""
     try:
@@ -163,6 +169,7 @@ class FreshLinkForm(forms.Form):
     email = forms.EmailField(label=gettext_lazy("Your email address"))
 
 
+@never_cache
 @require_http_methods(["GET", "POST"])
 def fresh_link(request):
     """Ask for a fresh link by email. The answer never says whether the address is known."""
@@ -170,8 +177,7 @@ def fresh_link(request):
     context = {"form": form, "business_name": settings.RETENTION_BUSINESS_NAME}
     if request.method == "POST" and form.is_valid():
         try:
-            fresh_links.request_fresh_link(form.cleaned_data["email"],
-                                       ip=request.META.get("REMOTE_ADDR"))
+            fresh_links.request_fresh_link(form.cleaned_data["email"], ip=client_ip(request))
         except fresh_links.TooManyRequests:
             return render(request, "account/fresh_link.html", {**context, "too_many": True},
                           status=429)

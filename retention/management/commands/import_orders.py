@@ -66,6 +66,14 @@ class Command(BaseCommand):
         except csvfiles.CsvFileError as exc:
             raise CommandError(printable(f"{path}: {exc}. Nothing was written.")) from None
         except OperationalError as exc:
+            if "database is locked" in str(exc):
+                # SQLite: another writer (an import, the nightly job) held the database
+                # longer than the 30 s the settings wait for it.
+                raise CommandError(
+                    "The database stayed busy with another writer (an import, the nightly job) "
+                    "for longer than an import waits (30 seconds). Nothing was written; run it "
+                    "again when the other one has finished."
+                ) from None
             # PostgreSQL ends one of two imports that wait on each other's customers.
             if getattr(exc.__cause__, "sqlstate", None) not in RETRYABLE:
                 raise
