@@ -1,14 +1,12 @@
 """Celery entry points. Each takes plain ids or dates and calls one domain function."""
 
 import logging
-import threading
 from datetime import date
 
 from celery import shared_task
-from django.core.signals import request_finished, request_started
 from django.dispatch import receiver
 
-from retention import nightly, periods
+from retention import middleware, nightly, periods
 from retention.mail import outbox
 from retention.sales import summaries
 from retention.sales.models import Customer
@@ -45,35 +43,21 @@ def sweep_outbox() -> dict[str, int]:
     return {**swept, **send_outbox(batch=200, rounds=5)}
 
 
-# Whether this thread is answering a web request, and whether email was queued in it.
-_request = threading.local()
-
-
 @receiver(outbox.messages_queued, dispatch_uid="retention.tasks.wake_senders")
 def wake_senders(**kwargs) -> None:
     """After a commit queued email: ask a worker to send it (in-process without a broker).
 
-    Inside a web request the ask waits until the answer has gone out (request_finished):
-    without a broker the email is sent in-process, and sending it before answering made
-    the fresh-link page answer known addresses measurably later than unknown ones.
+    While a web request is answered the ask waits until the answer has gone out
+    (retention.middleware): a customer's page is not kept waiting on an email.
     """
-    if getattr(_request, "active", False):
-        _request.pending = True
+    if middleware.holding():
+        middleware.hold(wake_now)
     else:
+        wake_now()
+
+
+def wake_now() -> None:
+    try:
         send_outbox.delay()
-
-
-@receiver(request_started, dispatch_uid="retention.tasks.request_started")
-def _request_started(**kwargs) -> None:
-    _request.active, _request.pending = True, False
-
-
-@receiver(request_finished, dispatch_uid="retention.tasks.request_finished")
-def _request_finished(**kwargs) -> None:
-    pending = getattr(_request, "pending", False)
-    _request.active, _request.pending = False, False
-    if pending:
-        try:
-            send_outbox.delay()
-        except Exception:  # the answer is sent; the sweep sends what this did not
-            logger.exception("could not wake the email senders after a request")
+    except Exception:  # the email is queued; the sweep sends what this did not
+        logger.exception("could not wake the email senders")

@@ -38,6 +38,7 @@ LAYERS = [
     ("demo", ["retention.demo"]),
     ("entry", ["retention.views", "retention.api", "retention.management", "retention.tasks",
                "retention.urls", "retention.wsgi", "retention.apps", "retention.admin",
+               "retention.middleware",
                "retention.models"]),
 ]
 # An area's admin is an entry point (a staff page), like the views: it may show any layer.
