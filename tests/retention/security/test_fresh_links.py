@@ -24,6 +24,20 @@ def thandi():
     return CustomerFactory(email="thandi@example.com", name="Thandi")
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_tests_connection():
+    """As Django's test client does: a request must not close the connection the test's
+    transaction is on (Django closes old connections when a request starts and ends)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 def wsgi_post(path: str, data: dict, **environ):
     """Answer a POST as a WSGI server does: the body first, close() after it is sent."""
     from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
