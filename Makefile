@@ -7,7 +7,7 @@ MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install browser check-deploy benchmark-import benchmark-metrics benchmark-clv benchmark-outbox
+.PHONY: run test install browser check-deploy benchmark-import benchmark-metrics benchmark-clv benchmark-outbox benchmark-fresh-links
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -71,3 +71,6 @@ benchmark-clv: install
 
 benchmark-outbox: install
 	$(BIN)/python benchmarks/outbox.py $(BENCH_ARGS)
+
+benchmark-fresh-links: install
+	$(BIN)/python benchmarks/fresh_links.py $(BENCH_ARGS)

@@ -140,8 +140,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    # Email queued by a page is sent after its answer (retention/middleware.py).
-    "retention.middleware.SendEmailAfterResponse",
+    # Email a page queues is found and sent after its answer (retention/after_response.py).
+    "retention.after_response.RunAfterResponse",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it answers a locked-out login with 429.

@@ -6,7 +6,7 @@ from datetime import date
 from celery import shared_task
 from django.dispatch import receiver
 
-from retention import middleware, nightly, periods
+from retention import after_response, nightly, periods
 from retention.mail import outbox
 from retention.sales import summaries
 from retention.sales.models import Customer
@@ -48,12 +48,9 @@ def wake_senders(**kwargs) -> None:
     """After a commit queued email: ask a worker to send it (in-process without a broker).
 
     While a web request is answered the ask waits until the answer has gone out
-    (retention.middleware): a customer's page is not kept waiting on an email.
+    (retention.after_response): a customer's page is not kept waiting on an email.
     """
-    if middleware.holding():
-        middleware.hold(wake_now)
-    else:
-        wake_now()
+    after_response.later(wake_now)
 
 
 def wake_now() -> None:

@@ -28,7 +28,8 @@ APPS = ["retention", "loyalty", "surveys", "offers"]  # each may import only tho
 LAYERS = [
     ("leaf", ["retention", "retention.celery", "retention.settings", "retention.periods",
               "retention.money", "retention.permissions", "retention.pagination",
-              "retention.admin_base", "retention.safetext", "retention.network"]),
+              "retention.admin_base", "retention.safetext", "retention.network",
+              "retention.after_response"]),
     ("sales", ["retention.sales"]),
     ("mail", ["retention.mail"]),
     ("figures", ["retention.figures"]),
@@ -38,7 +39,7 @@ LAYERS = [
     ("demo", ["retention.demo"]),
     ("entry", ["retention.views", "retention.api", "retention.management", "retention.tasks",
                "retention.urls", "retention.wsgi", "retention.apps", "retention.admin",
-               "retention.middleware",
+
                "retention.models"]),
 ]
 # An area's admin is an entry point (a staff page), like the views: it may show any layer.

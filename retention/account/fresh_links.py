@@ -4,12 +4,14 @@ answered the same whether the address is known, so the page reveals nothing."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from retention import after_response
 from retention.account.models import LinkRequest
 from retention.mail import links, outbox
 from retention.sales.models import Customer
@@ -38,16 +40,17 @@ def _lock(hashed: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(hashed[:15], 16)])
 
 
-def request_fresh_link(email: str, *, ip: str | None) -> bool:
-    """Email a fresh link to the customer page if `email` is a customer's; return whether one
-    was queued (the caller answers the same either way, so the page reveals nothing).
+def request_fresh_link(email: str, *, ip: str | None) -> None:
+    """Email a fresh link to the customer page if `email` is a customer's.
 
     Raises TooManyRequests past RETENTION_LINK_REQUESTS_PER_HOUR for the address, or ten
     times that for the IP address. Requests are counted in the database, so every process
     sees the same counts; only a keyed hash of the address is kept, for a day.
 
-    The email is sent after the answer (retention.tasks), so a known address is not
-    answered measurably later than an unknown one.
+    Inside a web request the same work is done for every address (hash, lock, count,
+    record); finding the customer and sending the email wait until the answer has gone
+    out (retention.after_response), so a customer's address is answered no later than an
+    unknown one and the page reveals nothing.
     """
     now = timezone.now()
     hashed = email_hash(email)
@@ -60,11 +63,14 @@ def request_fresh_link(email: str, *, ip: str | None) -> bool:
                 or (ip and recent.filter(ip=ip).count() >= 10 * limit)):
             raise TooManyRequests("too many requests for a link; try again in an hour")
         LinkRequest.objects.create(email_hash=hashed, ip=ip, requested_at=now)
-        customer = Customer.objects.filter(email__iexact=email.strip()).order_by("pk").first()
-        if customer is None:
-            return False
-        send_fresh_link(customer, now=now)
-    return True
+    after_response.later(partial(_send_if_customer, email.strip(), now))
+
+
+def _send_if_customer(email: str, now) -> None:
+    customer = Customer.objects.filter(email__iexact=email).order_by("pk").first()
+    if customer is not None:
+        with transaction.atomic():
+            send_fresh_link(customer, now=now)
 
 
 def send_fresh_link(customer: Customer, *, now=None) -> None:
