@@ -103,8 +103,13 @@ def figures(start: date, end: date, *, subset: metrics.Subset | None = None,
 
 def figures_many(periods: list[tuple[date, date]], *, subset: metrics.Subset | None = None,
                  window_days: int | None = None, new_offering_window_days: int | None = None,
-                 cache: dict | None = None) -> list[dict]:
-    """`figures` for several periods of one subset: their stored rows in one query."""
+                 cache: dict | None = None, unavailable_as_none: bool = False) -> list[dict]:
+    """`figures` for several periods of one subset: their stored rows in one query.
+
+    A period that cannot be counted (a segment before its first snapshot) raises
+    InvalidPeriod, or with `unavailable_as_none` gives every figure as None ("no data"),
+    as a trend reaching back before the data needs.
+    """
     subset = subset or metrics.Subset()
     window_days = window_days or settings.RETENTION_ACTIVITY_WINDOW_DAYS
     if new_offering_window_days is None:
@@ -126,8 +131,15 @@ def figures_many(periods: list[tuple[date, date]], *, subset: metrics.Subset | N
         row = stored.get((key["grain"], start, end))
         if (row is None or not expected <= row.figures.keys()
                 or not changes.unchanged_through(end, row.computed_at, cache=cache)):
-            row = save(start, end, grain=key["grain"], subset=subset, window_days=window_days,
-                       new_offering_window_days=new_offering_window_days)
+            try:
+                row = save(start, end, grain=key["grain"], subset=subset,
+                           window_days=window_days,
+                           new_offering_window_days=new_offering_window_days)
+            except metrics.InvalidPeriod:
+                if not unavailable_as_none:
+                    raise
+                result.append(dict.fromkeys(registry.keys()))
+                continue
         result.append(row.figures)
     return result
 

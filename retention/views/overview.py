@@ -37,9 +37,10 @@ def figures_for(choice: Choice, cache: dict) -> tuple[dict, dict]:
     """(figures of the period, of the previous period), from snapshots; or InvalidPeriod."""
     metrics.options_for(choice.start, choice.end, subset=choice.subset)  # explain bad requests
     previous = Period(choice.start, choice.end).previous()
+    # The previous period may reach before a segment's first snapshot: no data, not an error.
     current, before = snapshots.figures_many(
         [(choice.start, choice.end), (previous.start, previous.end)], subset=choice.subset,
-        cache=cache)
+        cache=cache, unavailable_as_none=True)
     return from_json(current), from_json(before)
 
 
@@ -82,7 +83,8 @@ def target_statuses(choice: Choice, as_of: date, cache: dict) -> dict:
 def trend(subset: metrics.Subset, as_of: date, grain: str, cache: dict) -> dict:
     """The last 8 quarters or 12 months (the current one to `as_of`), from stored snapshots."""
     periods = snapshots.trend_periods(as_of, grain)
-    stored = snapshots.figures_many(periods, subset=subset, cache=cache)
+    # A segment's trend reaches back before its first snapshot: those periods have no data.
+    stored = snapshots.figures_many(periods, subset=subset, cache=cache, unavailable_as_none=True)
     labels = [quarter_label(start) if grain == "quarters"
               else start.strftime("%Y-%m") for start, _end in periods]
     return {"labels": labels, "grain": grain,

@@ -188,3 +188,32 @@ def test_the_predicted_value_card_says_which_predictions_it_read(manager_client)
     assert "No predictions stored on or before the period" in before
     assert f"From the predictions of {yesterday.isoformat()}, made with" in after
     assert "the simple rule" in after  # three customers are too few to fit the models
+
+
+@pytest.mark.parametrize("trend", ["quarters", "months"])
+def test_a_segment_filter_shows_no_data_before_its_first_snapshot_not_an_error(
+        manager_client, trend):
+    from retention.figures import segments
+    from retention.periods import last_complete_day, quarter_start
+
+    today = last_complete_day()
+    customer = CustomerFactory()
+    for ago in (200, 30):
+        OrderFactory(customer=customer, amount=Decimal("50"), ordered_at=datetime.combine(
+            today - timedelta(days=ago), datetime.min.time(), tzinfo=UTC))
+    # The only snapshot, on the quarter's first day: the trend and the previous quarter
+    # reach before it.
+    segments.snapshot(quarter_start(today))
+
+    response = manager_client.get("/metrics/", {"segment": "at_risk", "trend": trend})
+
+    assert response.status_code == 200
+    series = response.context["trend"]["series"]["retention_rate"]
+    assert series[0] is None  # two years back: no snapshot, so no data
+    cards = {card["key"]: card for _title, group in response.context["groups"] for card in group}
+    assert cards["customers_end"]["value"] is not None
+    assert cards["customers_end"]["previous"] is None
+
+    csv_rows = list(csv.reader(io.StringIO(manager_client.get(
+        "/metrics/trend.csv", {"segment": "at_risk", "trend": trend}).content.decode())))
+    assert csv_rows[1][0] == "retention_rate" and csv_rows[1][1] == ""
