@@ -153,3 +153,23 @@ def test_a_view_only_manager_changes_no_customer_through_the_admin(viewer_client
                                         "marketing_consent": "on"})
     assert response.status_code == 403
     assert Customer.objects.get(pk=ann.pk).name == "Ann Dlamini"
+
+
+def test_the_template_preview_holds_the_whole_html_part(viewer_client):
+    """The srcdoc attribute is escaped: the quotes of the email's HTML do not end it early."""
+    from html.parser import HTMLParser
+
+    class Frames(HTMLParser):
+        srcdoc = None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "iframe":
+                self.srcdoc = dict(attrs).get("srcdoc")
+
+    page = viewer_client.get(reverse("admin:retention_outboxmessage_templates"),
+                             {"template": "email/fresh_link"})
+    frames = Frames()
+    frames.feed(page.content.decode())
+    assert frames.srcdoc is not None
+    assert frames.srcdoc.lstrip().lower().startswith("<!doctype html>")
+    assert "</html>" in frames.srcdoc and "Open my page" in frames.srcdoc
