@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 MANAGE := $(BIN)/python manage.py
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The links make run's server hands out (customers' pages, emails) point at it, unless given.
+# (A server listening on every address, 0.0.0.0, is reached on this machine at 127.0.0.1.)
+export SITE_URL ?= http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 
 .PHONY: run test install browser check-deploy benchmark-import benchmark-metrics benchmark-clv benchmark-outbox benchmark-fresh-links
 
@@ -29,7 +32,7 @@ run: install
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) seed_demo --if-empty
 	$(MANAGE) run_nightly
-	$(MANAGE) create_manager --url http://$(HOST):$(PORT)/
+	$(MANAGE) create_manager --url $(SITE_URL)/
 	$(MANAGE) runserver --noreload $(HOST):$(PORT)
 
 # The test suite; with DATABASE_URL set it runs against PostgreSQL.

@@ -212,3 +212,21 @@ def test_create_manager_refuses_bad_names_and_the_api_client(settings, tmp_path)
     with pytest.raises(CommandError, match="Enter a valid username"):
         call_command("create_manager", "--username", "bad name/../x", stdout=io.StringIO())
     assert not User.objects.get(username="sales").has_usable_password()
+
+
+@pytest.mark.parametrize(("args", "site_url"), [
+    ([], "http://127.0.0.1:8000"),
+    (["PORT=8100"], "http://127.0.0.1:8100"),
+    (["HOST=0.0.0.0", "PORT=8100"], "http://127.0.0.1:8100"),
+    (["PORT=8100", "SITE_URL=https://courses.example.com"], "https://courses.example.com"),
+])
+def test_make_run_points_the_links_it_hands_out_at_its_own_server(args, site_url):
+    """make run's links (customers' pages, emails, the manager's login) follow HOST and PORT."""
+
+    env = {key: value for key, value in os.environ.items() if key != "SITE_URL"}
+    shown = subprocess.run(
+        ["make", "-s", "--no-print-directory", "--eval",
+         'show-site-url: ; @echo "$$SITE_URL"', "show-site-url", *args],
+        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+        check=True)
+    assert shown.stdout.strip() == site_url
