@@ -170,14 +170,16 @@ def sizes(on: date) -> dict[str, int]:
 def migration(first: date, second: date) -> list[dict]:
     """Moves between two snapshot dates: customers and revenue at stake per (from, to) pair.
 
-    The revenue at stake is the customers' revenue in the 365 days before `first`.
+    The revenue at stake is the customers' revenue in the 365 days up to and including
+    `first`: the same days the segments of `first` were read from.
     A customer without a segment on `first` (no paid order yet) comes from "new".
     One query: the second date's rows joined to the first's and to each customer's
     revenue in that year (both hash joins), grouped by the pair.
     """
     zone = ZoneInfo(settings.TIME_ZONE)
     since_at, until_at = (connection.ops.adapt_datetimefield_value(midnight(day, zone))
-                          for day in (first - timedelta(days=365), first))
+                          for day in (first - timedelta(days=LOOKBACK_DAYS - 1),
+                                      first + timedelta(days=1)))
     table, order = CustomerSegment._meta.db_table, Order._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(

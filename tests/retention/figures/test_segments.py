@@ -136,3 +136,21 @@ def test_a_segment_without_a_snapshot_is_explained(customers):
 
     with pytest.raises(metrics.InvalidPeriod, match="no segment snapshot on or before 2025-07-01"):
         metrics.compute(date(2025, 7, 1), date(2025, 9, 30), subset=metrics.Subset(segment="loyalist"))
+
+
+def test_the_revenue_at_stake_is_read_from_the_same_days_as_the_segments():
+    """The revenue of a move counts the 365 days up to and including the first date, the
+    days the first date's segments were read from: an inactive customer has none."""
+    first, second = date(2025, 6, 30), AS_OF
+    lapsed = CustomerFactory(external_id="LAPSED")
+    orders(lapsed, ("2024-06-30", "80"), ("2024-05-01", "20"))  # 365 and more days before
+    today = CustomerFactory(external_id="TODAY")
+    orders(today, ("2025-06-30", "70"), ("2024-07-01", "30"))  # the first date, and day 365
+    segments.snapshot(first)
+    segments.snapshot(second)
+
+    moves = {(row["from"], row["to"]): row for row in segments.migration(first, second)}
+
+    assert CustomerSegment.objects.get(customer=lapsed, snapshot_on=first).segment == "inactive"
+    assert moves[("inactive", "inactive")]["revenue"] == Decimal("0.00")
+    assert moves[("two_time", "two_time")]["revenue"] == Decimal("100.00")
