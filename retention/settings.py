@@ -386,6 +386,13 @@ RETENTION_NEW_OFFERING_WINDOW_DAYS = envint(
 
 
 
+# An imported order dated in the future: "warn" (imported, and each such row reported) or
+# "refuse" (the row is invalid).
+RETENTION_IMPORT_FUTURE_ORDERS = env("RETENTION_IMPORT_FUTURE_ORDERS", "warn").strip().lower()
+if RETENTION_IMPORT_FUTURE_ORDERS not in {"warn", "refuse"}:
+    raise ImproperlyConfigured(
+        f"RETENTION_IMPORT_FUTURE_ORDERS={RETENTION_IMPORT_FUTURE_ORDERS!r} is not warn or refuse.")
+
 # PostgreSQL work_mem for the duration of an import (joins over the whole file).
 RETENTION_IMPORT_WORK_MEM = envsize(renamed("RETENTION_IMPORT_WORK_MEM", old="IMPORT_WORK_MEM"),
                                     "256MB")

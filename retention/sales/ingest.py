@@ -26,6 +26,7 @@ def import_rows(
     skip_invalid: bool = False,
     dry_run: bool = False,
     on_error: Callable[[RowError], None] = lambda error: None,
+    on_warning: Callable[[RowError], None] = lambda warning: None,
     outcomes: bool = False,
     validator: OrderValidator | None = None,
 ) -> MergeResult:
@@ -33,7 +34,8 @@ def import_rows(
 
     Nothing is written when a row is invalid unless `skip_invalid`, nor when
     `dry_run` (the counts then say what would have happened). Each problem is
-    passed to `on_error` as it is found, so a caller can stream them.
+    passed to `on_error` as it is found, so a caller can stream them; a valid row with
+    something worth saying (an order dated in the future) is passed to `on_warning`.
     """
     validator = validator or OrderValidator.for_current_catalogue()
     result = MergeResult()
@@ -43,7 +45,8 @@ def import_rows(
         # On an exception the rollback removes the staging tables with everything
         # else; dropping them here would fail in an aborted PostgreSQL transaction.
         _stage_and_merge(merge, rows, validator, result, skip_invalid=skip_invalid,
-                         dry_run=dry_run, on_error=on_error, outcomes=outcomes)
+                         dry_run=dry_run, on_error=on_error, on_warning=on_warning,
+                         outcomes=outcomes)
         if not transaction.get_rollback():  # a rollback removes the tables already
             merge.drop()
         merge.cursor.close()
@@ -51,7 +54,7 @@ def import_rows(
 
 
 def _stage_and_merge(merge, rows, validator, result, *, skip_invalid, dry_run, on_error,
-                     outcomes) -> None:
+                     on_warning, outcomes) -> None:
     with timed(result, "read, validate and stage"), merge.loading() as add:
         for line, row in rows:
             result.read += 1
@@ -60,6 +63,10 @@ def _stage_and_merge(merge, rows, validator, result, *, skip_invalid, dry_run, o
                 on_error(row)
                 continue
             record, errors = validator.validate(row, line)
+            if validator.warnings:
+                for warning in validator.take_warnings():
+                    result.warnings += 1
+                    on_warning(warning)
             if errors:
                 result.invalid += 1
                 for error in errors:

@@ -39,6 +39,7 @@ class MergeResult:
     updated: int = 0
     unchanged: int = 0
     invalid: int = 0
+    warnings: int = 0  # valid rows with a warning (dated in the future)
     customers_created: int = 0
     written: bool = False
     # When asked for (API calls): order key -> "created" | "updated" | "unchanged",

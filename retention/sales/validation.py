@@ -14,7 +14,7 @@ import bisect
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -46,6 +46,9 @@ AMOUNT_LOOSE = re.compile(r"-?\d*(?:\.\d*)?")
 DERIVED_KEY_PREFIX = "row-"
 # Orders dated outside these years are typing mistakes (and overflow time zone arithmetic).
 MIN_YEAR, MAX_YEAR = 1970, 2999
+
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +139,22 @@ class OrderValidator:
     no queries, so it can check millions of rows.
     """
 
-    def __init__(self, *, offerings: dict[str, Offering], currency: str, zone: tzinfo):
+    def __init__(self, *, offerings: dict[str, Offering], currency: str, zone: tzinfo,
+                 future: str = "warn", now: datetime | None = None):
         self.offerings = offerings
         self.currency = currency.upper()
         self.zone = zone
         self._items_cache: dict[str, tuple] = {}
+        # An order dated after this (a few minutes of clock difference allowed) is in the
+        # future: warned about and imported, or refused (RETENTION_IMPORT_FUTURE_ORDERS).
+        self.future_after = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
+        self.refuse_future = future == "refuse"
+        # Warnings about valid rows since the caller last took them (take_warnings).
+        self.warnings: list[RowError] = []
+
+    def take_warnings(self) -> list[RowError]:
+        warnings, self.warnings = self.warnings, []
+        return warnings
 
     @classmethod
     def for_current_catalogue(cls) -> OrderValidator:
@@ -158,6 +172,7 @@ class OrderValidator:
             offerings=offerings,
             currency=settings.RETENTION_CURRENCY,
             zone=ZoneInfo(settings.TIME_ZONE),
+            future=settings.RETENTION_IMPORT_FUTURE_ORDERS,
         )
 
     def validate(self, row: dict[str, str], line: int) -> tuple[OrderRecord | None, list[RowError]]:
@@ -198,6 +213,15 @@ class OrderValidator:
                 f'unparsable date "{ordered_at_text}" (use YYYY-MM-DD or an ISO 8601 date-time, '
                 f"years {MIN_YEAR} to {MAX_YEAR})",
             ))
+
+        if ordered_at is not None and ordered_at > self.future_after:
+            shown = ordered_at.astimezone(self.zone).isoformat(sep=" ", timespec="minutes")
+            if self.refuse_future:
+                errors.append(RowError(line, "ordered_at", f"dated in the future ({shown})"))
+            else:
+                self.warnings.append(RowError(
+                    line, "ordered_at", f"warning: dated in the future ({shown}); imported "
+                    "(RETENTION_IMPORT_FUTURE_ORDERS=refuse refuses such rows)"))
 
         amount_cents = None
         if not amount_text:

@@ -61,7 +61,8 @@ class Command(BaseCommand):
 
         try:
             result = ingest.import_rows(
-                rows(), skip_invalid=skip_invalid, dry_run=dry_run, on_error=report
+                rows(), skip_invalid=skip_invalid, dry_run=dry_run, on_error=report,
+                on_warning=report,
             )
         except csvfiles.CsvFileError as exc:
             raise CommandError(printable(f"{path}: {exc}. Nothing was written.")) from None
@@ -87,11 +88,18 @@ class Command(BaseCommand):
 
         if unknown := csvfiles.unknown_columns(header):
             self.stderr.write(printable(f"note: ignored unknown column(s): {', '.join(unknown)}"))
-        self.stdout.write(
-            f"rows read: {result.read}, created: {result.created}, updated: {result.updated}, "
-            f"unchanged: {result.unchanged}, invalid: {result.invalid}"
-            + (f" (customers created: {result.customers_created})" if result.written else "")
-        )
+        refused = result.invalid and not skip_invalid
+        if refused:  # nothing was merged: say how the rows divide, which adds up to those read
+            self.stdout.write(f"rows read: {result.read}, valid: {result.read - result.invalid}, "
+                              f"invalid: {result.invalid}")
+        else:
+            self.stdout.write(
+                f"rows read: {result.read}, created: {result.created}, updated: {result.updated}, "
+                f"unchanged: {result.unchanged}, invalid: {result.invalid}"
+                + (f" (customers created: {result.customers_created})" if result.written else "")
+            )
+        if result.warnings:
+            self.stdout.write(f"warnings: {result.warnings} (above)")
         if options["verbosity"] >= 2:
             for phase, seconds in result.timings.items():
                 self.stdout.write(f"  {phase}: {seconds:.2f} s")

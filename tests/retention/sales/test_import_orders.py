@@ -410,3 +410,42 @@ def test_an_import_stopped_by_a_concurrent_one_says_to_run_it_again(tmp_path, mo
     _, message = import_fails(tmp_path, HEADER + "A-1,C-1,2025-01-05,10,,,,,,\n")
 
     assert "Nothing was written; run it again." in message
+
+
+def test_every_problem_of_a_row_is_named_and_a_refused_run_adds_up(tmp_path):
+    stderr, message = import_fails(
+        tmp_path, HEADER + "o1,c1,not a date,12x,,,,,,\n"
+        "o2,c2,2025-01-01T10:00:00Z,10.00,,,,,,\n"
+        "o3,c3,2025-01-02T10:00:00Z,11.00,,,,,,\n")
+
+    assert "line 2, column ordered_at: unparsable date" in stderr
+    assert "line 2, column amount: \"12x\" is not an amount" in stderr
+    assert "1 invalid row; nothing was written" in message
+
+
+def test_a_refused_runs_summary_divides_the_rows_read(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "o1,c1,not a date,12x,,,,,,\no2,c2,2025-01-01T10:00:00Z,10.00,,,,,,\n"
+                    "o3,c3,2025-01-02T10:00:00Z,11.00,,,,,,\n")
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("import_orders", str(path), stdout=out, stderr=io.StringIO())
+    assert "rows read: 3, valid: 2, invalid: 1" in out.getvalue()
+    assert Order.objects.count() == 0
+
+
+def test_an_order_dated_in_the_future_is_imported_with_a_warning(tmp_path):
+    out, err = run_import(tmp_path, HEADER + "o1,c1,2099-01-01T10:00:00Z,10.00,,,,,,\n"
+                          "o2,c2,2025-01-01T10:00:00Z,10.00,,,,,,\n")
+
+    assert "line 2, column ordered_at: warning: dated in the future (2099-01-01 10:00" in err
+    assert "created: 2" in out and "warnings: 1" in out
+    assert Order.objects.count() == 2
+
+
+def test_orders_dated_in_the_future_can_be_refused(tmp_path, settings):
+    settings.RETENTION_IMPORT_FUTURE_ORDERS = "refuse"
+    stderr, message = import_fails(tmp_path, HEADER + "o1,c1,2099-01-01T10:00:00Z,10.00,,,,,,\n")
+
+    assert "line 2, column ordered_at: dated in the future (2099-01-01 10:00" in stderr
+    assert "1 invalid row" in message and Order.objects.count() == 0
