@@ -380,6 +380,14 @@ RETENTION_API_RATES = {
 RETENTION_CURRENCY = env("RETENTION_CURRENCY", "ZAR").upper()
 if len(RETENTION_CURRENCY) != 3 or not RETENTION_CURRENCY.isalpha():
     raise ImproperlyConfigured(f"RETENTION_CURRENCY={RETENTION_CURRENCY!r} is not an ISO 4217 code.")
+# How the pages write numbers and money (Babel's locale names: en, en_ZA, en_GB, de_DE …).
+RETENTION_LOCALE = env("RETENTION_LOCALE", "en")
+try:
+    import babel
+
+    babel.Locale.parse(RETENTION_LOCALE)
+except (ValueError, babel.UnknownLocaleError):
+    raise ImproperlyConfigured(f"RETENTION_LOCALE={RETENTION_LOCALE!r} is not a locale like en_ZA.") from None
 RETENTION_ACTIVITY_WINDOW_DAYS = envint("RETENTION_ACTIVITY_WINDOW_DAYS", "365", minimum=1)
 RETENTION_NEW_OFFERING_WINDOW_DAYS = envint(
     renamed("RETENTION_NEW_OFFERING_WINDOW_DAYS", old="NEW_OFFERING_WINDOW_DAYS"), "90", minimum=0)

@@ -29,7 +29,7 @@ LAYERS = [
     ("leaf", ["retention", "retention.celery", "retention.settings", "retention.periods",
               "retention.money", "retention.permissions", "retention.pagination",
               "retention.admin_base", "retention.safetext", "retention.network",
-              "retention.after_response"]),
+              "retention.after_response", "retention.formatting"]),
     ("sales", ["retention.sales"]),
     ("mail", ["retention.mail"]),
     ("figures", ["retention.figures"]),
@@ -39,6 +39,7 @@ LAYERS = [
     ("demo", ["retention.demo"]),
     ("entry", ["retention.views", "retention.api", "retention.management", "retention.tasks",
                "retention.urls", "retention.wsgi", "retention.apps", "retention.admin",
+               "retention.templatetags",
 
                "retention.models"]),
 ]

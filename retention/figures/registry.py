@@ -70,6 +70,10 @@ class Figures:
     count: Callable[[Scope], dict]
     finish: Callable[[dict, dict], dict] | None = None
     definitions: dict[str, str] = field(default_factory=dict, hash=False)
+    # For keys beyond the spec: their names in words and units (spec.UNITS' values); a key
+    # without a label is shown as its name, without a unit as a plain number.
+    labels: dict[str, str] = field(default_factory=dict, hash=False)
+    units: dict[str, str] = field(default_factory=dict, hash=False)
     replaces: tuple[str, ...] = ()  # names of registrations whose keys this one takes over
 
 
@@ -123,6 +127,26 @@ def definitions() -> dict[str, str]:
         for key, text in figures.definitions.items():
             found.setdefault(key, text)
     return found
+
+
+def label(key: str) -> str:
+    """What the pages call `key`: the spec's name, a registration's, or the key in words."""
+    if key in spec.LABELS:
+        return spec.LABELS[key]
+    for figures in active():
+        if key in figures.labels:
+            return figures.labels[key]
+    return key.replace("_", " ").capitalize()
+
+
+def unit(key: str) -> str:
+    """How `key`'s figure reads (spec.COUNT, PERCENT, MONEY, NUMBER or SCORE)."""
+    if key in spec.UNITS:
+        return spec.UNITS[key]
+    for figures in active():
+        if key in figures.units:
+            return figures.units[key]
+    return spec.NUMBER
 
 
 def count_all(scope: Scope) -> dict[str, dict]:

@@ -57,6 +57,57 @@ DEFINITIONS = {
     "net_mrr_retention": "MRR at the end of the customers who had MRR at the start / MRR at "
                          "the start × 100.",
 }
+# What each key is called on the pages, in words.
+LABELS = {
+    "customers_start": "Active customers at the start",
+    "customers_end": "Active customers at the end",
+    "new_customers": "New customers",
+    "retained_customers": "Retained customers",
+    "reactivated_customers": "Reactivated customers",
+    "churned_customers": "Churned customers",
+    "retention_rate": "Retention rate",
+    "churn_rate": "Churn rate",
+    "orders": "Orders",
+    "revenue": "Revenue",
+    "buyers": "Buyers",
+    "repeat_purchase_rate": "Repeat purchase rate",
+    "repeat_customer_share": "Repeat customers",
+    "returning_customer_rate": "Returning buyers",
+    "purchase_frequency": "Orders per buyer",
+    "average_order_value": "Average order value",
+    "existing_customer_revenue": "Revenue from existing customers",
+    "existing_customer_revenue_growth_rate": "Growth of existing customers' revenue",
+    "historical_clv": "Lifetime value so far",
+    "clv_simple": "Lifetime value (simple estimate)",
+    "predicted_clv_12m": "Predicted value, next 12 months",
+    "new_offering_engagement_rate": "Take-up of new courses and bundles",
+    "nps": "Net Promoter Score",
+    "nps_responses": "NPS answers",
+    "csat": "Satisfaction (CSAT)",
+    "survey_response_rate": "Survey response rate",
+    "referral_rate": "Referral rate",
+    "mrr_start": "Monthly recurring revenue at the start",
+    "mrr_churned": "Monthly recurring revenue lost",
+    "mrr_churn_rate": "MRR churn rate",
+    "net_mrr_retention": "Net MRR retention",
+}
+
+# How each key's figure reads: a count of customers or orders, a percentage, money in the
+# business currency, a plain number (orders per buyer), or a score (NPS, -100 to 100).
+COUNT, PERCENT, MONEY, NUMBER, SCORE = "count", "percent", "money", "number", "score"
+UNITS = {
+    "customers_start": COUNT, "customers_end": COUNT, "new_customers": COUNT,
+    "retained_customers": COUNT, "reactivated_customers": COUNT, "churned_customers": COUNT,
+    "retention_rate": PERCENT, "churn_rate": PERCENT, "orders": COUNT, "revenue": MONEY,
+    "buyers": COUNT, "repeat_purchase_rate": PERCENT, "repeat_customer_share": PERCENT,
+    "returning_customer_rate": PERCENT, "purchase_frequency": NUMBER,
+    "average_order_value": MONEY, "existing_customer_revenue": MONEY,
+    "existing_customer_revenue_growth_rate": PERCENT, "historical_clv": MONEY,
+    "clv_simple": MONEY, "predicted_clv_12m": MONEY, "new_offering_engagement_rate": PERCENT,
+    "nps": SCORE, "nps_responses": COUNT, "csat": PERCENT, "survey_response_rate": PERCENT,
+    "referral_rate": PERCENT, "mrr_start": MONEY, "mrr_churned": MONEY,
+    "mrr_churn_rate": PERCENT, "net_mrr_retention": PERCENT,
+}
 
 # Spec "Targets": lower is better for these, higher for every other metric.
 LOWER_IS_BETTER = frozenset({"churn_rate", "churned_customers", "mrr_churned", "mrr_churn_rate"})

@@ -60,7 +60,7 @@ def rows(current: dict, previous: dict, statuses: dict, choice: Choice) -> list[
         change = None if value is None or before is None else value - before
         customers = drilldown.FIGURE_SETS.get(key)
         result.append({
-            "key": key, "label": key.replace("_", " ").capitalize(),
+            "key": key, "label": registry.label(key),
             "definition": definitions[key], "value": value, "previous": before,
             "change": change, "target": statuses.get(key),
             "customers_url": customers and f"/metrics/customers/?{choice.query(set=customers)}",
@@ -88,7 +88,8 @@ def trend(subset: metrics.Subset, as_of: date, grain: str, cache: dict) -> dict:
     labels = [quarter_label(start) if grain == "quarters"
               else start.strftime("%Y-%m") for start, _end in periods]
     return {"labels": labels, "grain": grain,
-            "series": {key: [figures[key] for figures in stored] for key in TREND_KEYS}}
+            "series": {key: [figures[key] for figures in stored] for key in TREND_KEYS},
+            "names": {key: registry.label(key) for key in TREND_KEYS}}
 
 
 def picker_context(choice: Choice) -> dict:

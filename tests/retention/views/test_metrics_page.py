@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group
 from django.db.models import F
 
@@ -75,7 +76,37 @@ def test_the_quarters_targets_show_their_status(manager_client):
 
     cards = {card["key"]: card for _title, group in response.context["groups"] for card in group}
     assert cards["nps"]["target"]["evaluation"].status == "no data"
-    assert "40.00 to 50.00" in response.content.decode()
+    assert "Goal: 40 to 50 — no data" in response.content.decode()
+
+
+def test_a_running_quarters_target_says_what_it_compares_beside_the_cards_previous_period(
+        manager_client):
+    """The card compares with the days just before the period; the target with the same
+    days of the previous quarter. Both say which days, in words a manager reads."""
+    targets.load_plan(2025, 4)
+    for customer_id, days in (("A", ["2024-11-01", "2025-08-01", "2025-11-02"]),
+                              ("B", ["2024-10-20", "2025-07-15"])):
+        customer = CustomerFactory(external_id=customer_id)
+        for day in days:
+            OrderFactory(customer=customer, amount=Decimal("1250.50"),
+                         ordered_at=datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC))
+
+    with time_machine.travel(datetime(2025, 12, 1, 8, tzinfo=UTC), tick=False):
+        response = manager_client.get("/metrics/", {"period": "custom", "start": "2025-10-01",
+                                                    "end": "2025-11-30"})
+
+    page = response.content.decode()
+    card = page[page.index('id="metric-retention_rate"'):]
+    card = card[:card.index("</article>")]
+    assert "Retention rate" in card and "retention_rate" not in card.replace(
+        'id="metric-retention_rate"', "")
+    # The card's previous period: the 61 days before 1 Oct.
+    assert "(2025-08-01 to 2025-09-30)" in card
+    # The target's: the same days of the previous quarter, said beside it.
+    assert "Goal: +5 % to +10 % on the previous quarter" in card
+    assert " so far, 1 Oct 2025 – 30 Nov 2025 against 1 Jul 2025 – 30 Aug 2025" in card
+    revenue = page[page.index('id="metric-revenue"'):]
+    assert "ZAR1,250.50" in revenue[:revenue.index("</article>")]
 
 
 def test_the_csv_holds_every_metric_of_the_page(manager_client):
