@@ -73,3 +73,27 @@ def test_the_pages_can_be_used_from_the_keyboard(logged_in, live_server):
         logged_in.keyboard.press("Tab")
     focused = logged_in.evaluate("document.activeElement.tagName")
     assert focused in ("SELECT", "INPUT", "A", "BUTTON")
+
+
+@pytest.mark.parametrize("width, height", [(1366, 768), (390, 844)])
+def test_every_page_fits_the_screen_and_every_chart_has_room_to_plot(logged_in, live_server,
+                                                                      width, height):
+    """No page scrolls sideways (wide tables scroll in their own box), and each chart is at
+    least 180 px tall with a plot area (inside the axes and legend) of 120 px or more."""
+    logged_in.set_viewport_size({"width": width, "height": height})
+    problems, charts_seen = [], 0
+    for path in PAGES:
+        logged_in.goto(f"{live_server.url}{path}")
+        logged_in.wait_for_load_state("load")
+        wide = logged_in.evaluate("() => document.documentElement.scrollWidth")
+        if wide > width:
+            problems.append(f"{path}: the page is {wide} px wide")
+        for chart in logged_in.evaluate("""() => Object.entries(window.charts || {}).map(
+                ([id, chart]) => ({id, height: chart.canvas.getBoundingClientRect().height,
+                                   plot: chart.chartArea.bottom - chart.chartArea.top}))"""):
+            charts_seen += 1
+            if chart["height"] < 180 or chart["plot"] < 120:
+                problems.append(f"{path} {chart['id']}: {chart['height']:.0f} px tall, "
+                                f"plot {chart['plot']:.0f} px")
+    assert charts_seen >= 4  # the trend (twice), segment sizes, value and holdout charts
+    assert problems == []

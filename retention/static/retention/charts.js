@@ -1,7 +1,9 @@
 // Draws the charts of the managers' pages from the figures each page already holds in a
 // <script type="application/json"> block; the table beside each chart shows the same figures,
-// so without Chart.js (or without JavaScript) nothing is lost.
-//   <canvas data-chart="line" data-source="trend-data">: {"labels": [...], "series": {name: [...]}}
+// so without Chart.js (or without JavaScript) nothing is lost. Each canvas sits in a
+// <div class="chart">, whose height (site.css) the chart fills at any width.
+//   <canvas data-chart="line" data-source="trend-data">: {"labels": [...], "series": {name: [...]},
+//     "names": {name: "in words"}} (names optional)
 //     (data-y-label names the y axis; "%" when absent)
 //   <canvas data-chart="bar" data-source="sizes-data">: {"labels": [...], "values": [...]}
 document.addEventListener("DOMContentLoaded", () => {
@@ -20,7 +22,7 @@ document.addEventListener("DOMContentLoaded", () => {
         data: {
           labels: data.labels,
           datasets: Object.entries(data.series).map(([name, values], i) => ({
-            label: name.replaceAll("_", " "),
+            label: (data.names && data.names[name]) || name.replaceAll("_", " "),
             data: values,
             borderColor: colours[i % colours.length],
             backgroundColor: colours[i % colours.length],
@@ -28,7 +30,8 @@ document.addEventListener("DOMContentLoaded", () => {
             spanGaps: true,
           })),
         },
-        options: { animation: false,
+        options: { animation: false, maintainAspectRatio: false,
+                   plugins: { legend: { position: "bottom" } },
                    scales: { y: { title: { display: true, text: canvas.dataset.yLabel || "%" } } } },
       };
     } else {
@@ -39,7 +42,8 @@ document.addEventListener("DOMContentLoaded", () => {
           datasets: [{ label: canvas.dataset.label || "", data: data.values,
                        backgroundColor: colours[0] }],
         },
-        options: { animation: false, plugins: { legend: { display: false } } },
+        options: { animation: false, maintainAspectRatio: false,
+                   plugins: { legend: { display: false } } },
       };
     }
     window.charts[canvas.id] = new Chart(canvas, config);
