@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from retention.mail import webhooks
@@ -9,6 +8,7 @@ from retention.views import (
     at_risk,
     cohorts,
     customers,
+    home,
     overview,
     price_update,
     scorecard,
@@ -17,7 +17,7 @@ from retention.views import (
 )
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", home.home, name="home"),
     path("admin/", admin.site.urls),
     path("metrics/", overview.overview, name="metrics"),
     path("metrics/export.csv", overview.overview_csv, name="metrics-csv"),

@@ -36,11 +36,11 @@ router.register("predictions", predictions.PredictionViewSet, basename="predicti
 router.register("at-risk", predictions.AtRiskViewSet, basename="at-risk")
 
 urlpatterns = [
-    path("metrics/", MetricsView.as_view(), name="metrics"),
-    path("metrics/cohorts/", CohortsView.as_view(), name="metrics-cohorts"),
-    path("metrics/segments/", SegmentsView.as_view(), name="metrics-segments"),
-    path("metrics/migration/", MigrationView.as_view(), name="metrics-migration"),
-    path("metrics/price-update/", PriceUpdateView.as_view(), name="metrics-price-update"),
+    path("metrics/", MetricsView.as_view(), name="api-metrics"),
+    path("metrics/cohorts/", CohortsView.as_view(), name="api-metrics-cohorts"),
+    path("metrics/segments/", SegmentsView.as_view(), name="api-metrics-segments"),
+    path("metrics/migration/", MigrationView.as_view(), name="api-metrics-migration"),
+    path("metrics/price-update/", PriceUpdateView.as_view(), name="api-metrics-price-update"),
     path("predictions/fit/", predictions.FitView.as_view(), name="prediction-fit"),
     path(
         "customers/<str:customer_id>/prediction/",

@@ -4,17 +4,18 @@ and the quarter's targets, with trend charts. Figures are read from stored snaps
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from retention.figures import drilldown, metrics, registry, reports, snapshots, spec, targets
-from retention.figures.models import Target
+from retention.figures.models import Alert, Target
 from retention.money import from_json
 from retention.periods import Period, last_complete_day, quarter_label, quarter_of
 from retention.sales.models import CUSTOMER_TYPES, Course
+from retention.value.models import AtRisk, FollowUp
 from retention.views.access import blank, csv_download, managers_only
 from retention.views.choice import PERIODS, Choice, parse
 
@@ -80,6 +81,24 @@ def target_statuses(choice: Choice, as_of: date, cache: dict) -> dict:
             for target in found}
 
 
+ATTENTION_ROWS = 5
+
+
+def attention(as_of: date) -> dict:
+    """What needs a manager's attention now: the latest alerts, the customers at risk worth
+    most on the latest night, and follow-ups past their due date. A few small queries."""
+    latest = AtRisk.objects.order_by("-as_of").values_list("as_of", flat=True).first()
+    at_risk = (AtRisk.objects.filter(as_of=latest).select_related("customer")
+               .order_by("-value_at_risk", "customer_id")[:ATTENTION_ROWS] if latest else [])
+    return {
+        "alerts": list(Alert.objects.filter(raised_at__date__gte=as_of - timedelta(days=31))
+                       .select_related("rule").order_by("-raised_at")[:ATTENTION_ROWS]),
+        "at_risk": list(at_risk), "at_risk_on": latest,
+        "at_risk_count": AtRisk.objects.filter(as_of=latest).count() if latest else 0,
+        "overdue": FollowUp.objects.filter(status=FollowUp.Status.OPEN, due_on__lt=as_of).count(),
+    }
+
+
 def trend(subset: metrics.Subset, as_of: date, grain: str, cache: dict) -> dict:
     """The last 8 quarters or 12 months (the current one to `as_of`), from stored snapshots."""
     periods = snapshots.trend_periods(as_of, grain)
@@ -116,8 +135,12 @@ def overview(request):
         return render(request, "retention/metrics_overview.html", context, status=400)
     by_key = {row["key"]: row
               for row in rows(current, previous, target_statuses(choice, as_of, cache), choice)}
+    statuses = [row["target"] | {"key": row["key"]}
+                for row in by_key.values() if row["target"]]
     context.update(
         as_of=as_of,
+        targets=statuses, targets_quarter=quarter_label(choice.start),
+        attention=attention(as_of),
         trend=trend(choice.subset, as_of, grain, cache),
         trend_title=TRENDS[grain],
         period=current["period"],

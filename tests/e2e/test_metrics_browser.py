@@ -100,3 +100,17 @@ def test_staff_who_are_not_managers_are_refused(page, live_server, django_user_m
     log_in_to_metrics(page, live_server, "clerk", "pw-clerk-1234")
 
     expect(page.locator("body")).to_contain_text("403")
+
+
+def test_a_manager_starts_at_the_home_page_and_lands_on_the_metrics(page, live_server, manager):
+    page.goto(f"{live_server.url}/")
+    page.get_by_label("Username").fill("boss")
+    page.get_by_label("Password").fill("pw-boss-1234")
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page).to_have_url(f"{live_server.url}/metrics/")
+    expect(page.get_by_role("heading", name="Needs attention")).to_be_visible()
+    # The menu on every page, and the admin leads back to the metrics.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
+    page.get_by_role("link", name="View site").click()
+    expect(page).to_have_url(f"{live_server.url}/metrics/")

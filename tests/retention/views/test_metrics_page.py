@@ -150,9 +150,10 @@ def test_the_page_runs_the_same_queries_whatever_the_number_of_customers(
     manager_client.get("/metrics/", query)  # the first view computes and stores the figures
     # session, user, the groups check, the picker's sources and categories; the period's
     # and its previous period's snapshots and the change log since they were computed;
-    # the targets; the trend's 8 snapshots and the change log since those were computed.
+    # the targets; the trend's 8 snapshots and the change log since those were computed;
+    # what needs attention (the latest at-risk night, alerts, overdue follow-ups).
     # The stored figures are read, not computed.
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(13):
         response = manager_client.get("/metrics/", query)
     assert len(response.context["trend"]["labels"]) == 8
 
@@ -248,3 +249,51 @@ def test_a_segment_filter_shows_no_data_before_its_first_snapshot_not_an_error(
     csv_rows = list(csv.reader(io.StringIO(manager_client.get(
         "/metrics/trend.csv", {"segment": "at_risk", "trend": trend}).content.decode())))
     assert csv_rows[1][0] == "retention_rate" and csv_rows[1][1] == ""
+
+
+def test_the_first_screen_shows_the_quarters_targets_and_what_needs_attention(
+        manager_client, manager):
+    from retention.value.models import AtRisk, FollowUp
+
+    today = date(2025, 11, 30)
+    targets.load_plan(2025, 4)
+    customers = [CustomerFactory(external_id=f"R{n}", name=f"Risky {n}") for n in range(8)]
+    for n, customer in enumerate(customers):
+        AtRisk.objects.create(customer=customer, as_of=today, score=0.8,
+                              value_at_risk=Decimal(1000 + n), predicted_value_12m=Decimal(2000),
+                              probability_active=0.3, days_since_last=200, overdue=True,
+                              reason_count=1, details={})
+    FollowUp.objects.create(customer=customers[0], assigned_to=manager, created_by=manager,
+                            due_on=today - timedelta(days=3), reason="overdue")
+    FollowUp.objects.create(customer=customers[1], assigned_to=manager, created_by=manager,
+                            due_on=today + timedelta(days=3), reason="overdue")
+
+    with time_machine.travel(datetime(2025, 12, 1, 8, tzinfo=UTC), tick=False):
+        response = manager_client.get("/metrics/")
+
+    page = response.content.decode()
+    glance = page[page.index('id="targets-title"'):page.index('id="trend-title"')]
+    assert "Targets for 2025 Q4" in glance
+    for name in ("Retention rate", "Repeat purchase rate", "Net Promoter Score", "Churn rate"):
+        assert name in glance
+    # The five worth most, the most first, and how many there are in all.
+    assert glance.index("Risky 7") < glance.index("Risky 3") and "Risky 2" not in glance
+    assert "ZAR1,007.00 at risk" in glance and "All 8 customers at risk on 30 November 2025" in glance
+    assert "1 open follow-up past its due date" in glance
+
+
+def test_the_home_page_leads_each_person_to_their_pages(client, manager, django_user_model):
+    assert client.get("/")["Location"] == "/admin/login/?next=/"
+    client.force_login(manager)
+    assert client.get("/")["Location"] == "/metrics/"
+    clerk = django_user_model.objects.create_user("clerk", is_staff=True)
+    client.force_login(clerk)
+    assert client.get("/")["Location"] == "/admin/"
+    # The admin's "View site" leads back the same way.
+    assert 'href="/"' in client.get("/admin/").content.decode()
+
+
+def test_the_menu_leads_to_the_managers_pages_not_the_api(manager_client):
+    page = manager_client.get("/metrics/").content.decode()
+    menu = page[page.index('<nav aria-label="Main">'):page.index("</nav>")]
+    assert 'href="/metrics/"' in menu and "/api/v1/metrics/" not in menu
