@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from django.conf import settings
+from django.db.models import Min
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from retention.figures import drilldown, metrics, registry, reports, snapshots, spec, targets
 from retention.figures.models import Alert, Target
 from retention.money import from_json
 from retention.periods import Period, last_complete_day, quarter_label, quarter_of
-from retention.sales.models import CUSTOMER_TYPES, Course
+from retention.sales.models import CUSTOMER_TYPES, Course, Order
 from retention.value.models import AtRisk, FollowUp
 from retention.views.access import blank, csv_download, managers_only
 from retention.views.choice import PERIODS, Choice, parse
@@ -100,15 +103,30 @@ def attention(as_of: date) -> dict:
 
 
 def trend(subset: metrics.Subset, as_of: date, grain: str, cache: dict) -> dict:
-    """The last 8 quarters or 12 months (the current one to `as_of`), from stored snapshots."""
+    """The last 8 quarters or 12 months (the current one to `as_of`), from stored snapshots.
+
+    The current period is labelled "to date". A period that starts before there is a full
+    activity window of orders behind it (the data's first paid order less than W days
+    before its start) has its rates left out: with no history every customer at the start
+    looks retained, and 100 % would mislead. `short_history` names those periods.
+    """
     periods = snapshots.trend_periods(as_of, grain)
     # A segment's trend reaches back before its first snapshot: those periods have no data.
     stored = snapshots.figures_many(periods, subset=subset, cache=cache, unavailable_as_none=True)
     labels = [quarter_label(start) if grain == "quarters"
               else start.strftime("%Y-%m") for start, _end in periods]
-    return {"labels": labels, "grain": grain,
-            "series": {key: [figures[key] for figures in stored] for key in TREND_KEYS},
-            "names": {key: registry.label(key) for key in TREND_KEYS}}
+    labels[-1] += " (to date)"
+    first_paid = Order.objects.counting().aggregate(first=Min("ordered_at"))["first"]
+    window = timedelta(days=settings.RETENTION_ACTIVITY_WINDOW_DAYS)
+    short = [first_paid is None or timezone.localtime(first_paid).date() > start - window
+             for start, _end in periods]
+    series = {key: [None if too_short else figures[key]
+                    for figures, too_short in zip(stored, short, strict=True)]
+              for key in TREND_KEYS}
+    return {"labels": labels, "grain": grain, "series": series,
+            "names": {key: registry.label(key) for key in TREND_KEYS},
+            "short_history": [label for label, too_short in zip(labels, short, strict=True)
+                              if too_short]}
 
 
 def picker_context(choice: Choice) -> dict:

@@ -150,10 +150,11 @@ def test_the_page_runs_the_same_queries_whatever_the_number_of_customers(
     manager_client.get("/metrics/", query)  # the first view computes and stores the figures
     # session, user, the groups check, the picker's sources and categories; the period's
     # and its previous period's snapshots and the change log since they were computed;
-    # the targets; the trend's 8 snapshots and the change log since those were computed;
-    # what needs attention (the latest at-risk night, alerts, overdue follow-ups).
-    # The stored figures are read, not computed.
-    with django_assert_num_queries(13):
+    # the targets; the trend's 8 snapshots, the change log since those were computed and
+    # the first paid order (is there a full window of history?); what needs attention
+    # (the latest at-risk night, alerts, overdue follow-ups). The stored figures are read,
+    # not computed.
+    with django_assert_num_queries(14):
         response = manager_client.get("/metrics/", query)
     assert len(response.context["trend"]["labels"]) == 8
 
@@ -297,3 +298,37 @@ def test_the_menu_leads_to_the_managers_pages_not_the_api(manager_client):
     page = manager_client.get("/metrics/").content.decode()
     menu = page[page.index('<nav aria-label="Main">'):page.index("</nav>")]
     assert 'href="/metrics/"' in menu and "/api/v1/metrics/" not in menu
+
+
+def test_the_trend_marks_the_current_period_and_leaves_out_rates_without_a_full_window(
+        manager_client):
+    customer = CustomerFactory()
+    for day in ("2025-03-10", "2025-08-01", "2025-11-02"):  # the first order: 10 Mar 2025
+        OrderFactory(customer=customer, amount=Decimal("100"),
+                     ordered_at=datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC))
+
+    with time_machine.travel(datetime(2025, 12, 1, 8, tzinfo=UTC), tick=False):
+        response = manager_client.get("/metrics/")
+
+    trend = response.context["trend"]
+    assert trend["labels"][-1] == "2025 Q4 (to date)"
+    # 8 quarters from 2024 Q1; a full 365-day window before the start exists only for
+    # quarters starting on or after 10 Mar 2026, so none here: every rate is left out...
+    assert trend["series"]["retention_rate"] == [None] * 8
+    assert trend["short_history"][0] == "2024 Q1"
+    assert "No rates for 2024 Q1" in response.content.decode()
+    # ...rather than the 100 % the counts alone would give.
+    assert response.context["groups"]
+
+
+def test_rates_show_once_there_is_a_full_window_of_history(manager_client):
+    customer = CustomerFactory()
+    for day in ("2022-06-01", "2025-08-01"):
+        OrderFactory(customer=customer, amount=Decimal("100"),
+                     ordered_at=datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC))
+
+    with time_machine.travel(datetime(2025, 12, 1, 8, tzinfo=UTC), tick=False):
+        trend = manager_client.get("/metrics/").context["trend"]
+
+    assert trend["short_history"] == []
+    assert trend["series"]["retention_rate"][-1] is not None
