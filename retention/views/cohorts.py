@@ -37,13 +37,19 @@ def months_asked(query, as_of: date) -> tuple[date, date, list[str]]:
 MAX_SHADE = 0.7
 
 
-def shaded(values: list, top) -> list[dict]:
-    """Cells with a shade from 0 to MAX_SHADE: the value's share of `top`."""
+def shaded(values: list, top, *, partial_at: int | None = None) -> list[dict]:
+    """Cells with a shade from 0 to MAX_SHADE: the value's share of `top`. The cell at
+    `partial_at` is a month not over yet (counted to date)."""
     cells = []
-    for value in values:
+    for k, value in enumerate(values):
         share = 0 if value is None or not top else max(0.0, min(1.0, float(value) / float(top)))
-        cells.append({"value": value, "shade": round(share * MAX_SHADE, 2)})
+        cells.append({"value": value, "shade": round(share * MAX_SHADE, 2),
+                      "partial": k == partial_at})
     return cells
+
+
+def _months_between(first: date, second: date) -> int:
+    return (second.year - first.year) * 12 + second.month - first.month
 
 
 @managers_only
@@ -59,12 +65,22 @@ def cohort_page(request):
         return render(request, "retention/cohorts.html", context, status=400)
     top_revenue = max((value for row in data["cohorts"] for value in row["revenue"][1:]),
                       default=0)
+    # The last month is counted to date unless `end` is its last day: its cells are marked.
+    partial_month = month_start(end) if end < month_end(end) else None
+
+    def partial_at(cohort: str) -> int | None:
+        if partial_month is None:
+            return None
+        return _months_between(date.fromisoformat(cohort + "-01"), partial_month)
+
     context["rows"] = [
         {"cohort": row["cohort"], "size": row["size"],
-         "retention": shaded(row["retention"], 100),
-         "revenue": shaded(row["revenue"], top_revenue or None)}
+         "retention": shaded(row["retention"], 100, partial_at=partial_at(row["cohort"])),
+         "revenue": shaded(row["revenue"], top_revenue or None,
+                           partial_at=partial_at(row["cohort"]))}
         for row in data["cohorts"]
     ]
+    context["partial_month"] = partial_month
     context["offsets"] = list(range(max((len(row["retention"]) for row in data["cohorts"]),
                                         default=0)))
     return render(request, "retention/cohorts.html", context)

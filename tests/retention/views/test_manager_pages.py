@@ -294,3 +294,19 @@ def test_bad_input_on_the_pages_is_explained_not_a_server_error(manager_client, 
 
     assert response.status_code == status
     assert says in response.content.decode()
+
+
+def test_the_month_not_over_yet_is_marked_in_the_heatmaps(two_cohorts, manager_client):
+    import time_machine
+
+    with time_machine.travel(datetime(2025, 2, 21, 8, tzinfo=UTC), tick=False):
+        response = manager_client.get("/metrics/cohorts/", {"start": "2025-01"})
+
+    rows = {row["cohort"]: row for row in response.context["rows"]}
+    # February runs to the 20th: month 1 of January's cohort and month 0 of February's.
+    assert [cell["partial"] for cell in rows["2025-01"]["retention"]] == [False, True]
+    assert [cell["partial"] for cell in rows["2025-02"]["retention"]] == [True]
+    assert "Cells marked * are February 2025, a month not over yet" in response.content.decode()
+
+    finished = manager_client.get("/metrics/cohorts/", {"start": "2025-01", "end": "2025-01"})
+    assert not any(cell["partial"] for row in finished.context["rows"] for cell in row["retention"])
