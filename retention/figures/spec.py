@@ -130,3 +130,10 @@ SEGMENTS = [
     ("regular", "everyone else"),
 ]
 SEGMENT_NAMES = [name for name, _rule in SEGMENTS]
+# What the pages call each segment ("new": no paid order yet on the first date of a move).
+SEGMENT_LABELS = {
+    "inactive": "Inactive", "one_time": "One-time buyers", "two_time": "Two-time buyers",
+    "loyalist": "Loyalists", "under_performer": "Spending less", "seasonal": "Seasonal",
+    "at_risk": "At risk", "promising": "Promising", "regular": "Regulars",
+    "new": "New (no order yet)",
+}

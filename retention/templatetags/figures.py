@@ -5,7 +5,7 @@
 from django import template
 
 from retention import formatting
-from retention.figures import registry
+from retention.figures import registry, spec
 from retention.figures.models import Target
 
 register = template.Library()
@@ -24,6 +24,11 @@ def figure_change(value, key: str) -> str:
 @register.filter
 def metric_label(key: str) -> str:
     return registry.label(key)
+
+
+@register.filter
+def segment_label(name: str) -> str:
+    return spec.SEGMENT_LABELS.get(name, str(name).replace("_", " ").capitalize())
 
 
 register.filter("money", formatting.money)

@@ -73,7 +73,8 @@ def segment_page(request):
         "sizes": [{"name": name, "rule": rule, "customers": sizes.get(name, 0),
                    "share": round(100 * sizes.get(name, 0) / total, 1) if total else None}
                   for name, rule in spec.SEGMENTS],
-        "chart": {"labels": spec.SEGMENT_NAMES, "values": [sizes.get(n, 0) for n in spec.SEGMENT_NAMES]},
+        "chart": {"labels": [spec.SEGMENT_LABELS[n] for n in spec.SEGMENT_NAMES],
+                  "values": [sizes.get(n, 0) for n in spec.SEGMENT_NAMES]},
         "total": total, "query": request.GET.urlencode(),
     })
 

@@ -88,8 +88,8 @@ def test_a_manager_reads_the_cohorts_and_the_segments(page, live_server, manager
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Segments").click()
     page.wait_for_function("() => window.charts && window.charts['sizes-chart']")
-    expect(page.locator("#segment-sizes")).to_contain_text("one_time")
-    page.locator("#segment-moves").get_by_role("link", name="1 from new to one_time").click()
+    expect(page.locator("#segment-sizes")).to_contain_text("One-time buyers")
+    page.locator("#segment-moves").get_by_role("link", name="1 from New (no order yet) to One-time buyers").click()
     expect(page.locator("#customer-count")).to_have_text("1")
     expect(page.locator("table.customers")).to_contain_text("C-2")
 
