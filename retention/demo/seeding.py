@@ -4,7 +4,7 @@ and a year of month-end segment snapshots, or refuse to mix it with existing dat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
 from django.db import transaction
@@ -25,6 +25,8 @@ from retention.sales.models import (
     PriceChange,
     SupportTicket,
 )
+from retention.value import atrisk, predictions
+from retention.value.models import ClvFit
 
 
 class DataExists(Exception):
@@ -93,6 +95,12 @@ def seed(*, seed: int = 42, as_of: date, customers: int = 2000, replace: bool = 
         # so that the segment moves have a history to show.
         for month_end in month_ends_before(as_of, 12):
             segments.snapshot(month_end)
+        # The predictions and at-risk list of the last month-end 90 days or more back, as
+        # that night's run left them: the at-risk page back-tests each reason against it.
+        history = next(day for day in reversed(month_ends_before(as_of, 12))
+                       if day <= as_of - timedelta(days=atrisk.BACKTEST_DAYS))
+        predictions.fit(history, purpose=ClvFit.Purpose.NIGHTLY, store=True)
+        atrisk.score(history)
         return summarise(seed=seed, as_of=as_of, price_update_at=business.price_update_at)
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 from django.conf import settings
@@ -31,18 +31,22 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import (
     Case,
+    Count,
+    Exists,
     ExpressionWrapper,
     F,
     FloatField,
     Func,
     IntegerField,
     JSONField,
+    OuterRef,
     Q,
     QuerySet,
     Value,
     When,
 )
 from django.db.models.functions import Cast, JSONObject, Round
+from django.utils import timezone
 from scipy import stats
 
 from retention.figures import reports
@@ -285,6 +289,71 @@ def _quality(rank: np.ndarray, lost: np.ndarray) -> dict:
     else:
         out["auc"] = None
     return out
+
+
+def reason_backtest_day(today: date) -> date | None:
+    """The latest stored at-risk list whose following 90 days are over by `today`."""
+    return (AtRisk.objects.filter(as_of__lte=today - timedelta(days=BACKTEST_DAYS))
+            .order_by("-as_of").values_list("as_of", flat=True).first())
+
+
+def reason_precision(day: date) -> dict:
+    """How each reason of the list stored on `day` did: of the customers it named, the
+    share with no paid order in the 90 days after (its precision), beside the share of
+    every customer active that day (the base rate: what naming customers at random gets).
+
+    Two aggregate queries: the day's at-risk rows with whether each bought, and the day's
+    predictions (every customer active then) with the same.
+    """
+    zone = timezone.get_current_timezone()
+    start = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    until = datetime.combine(day + timedelta(days=BACKTEST_DAYS + 1), time.min, tzinfo=zone)
+    bought = Exists(Order.objects.counting().filter(
+        customer=OuterRef("customer_id"), ordered_at__gte=start, ordered_at__lt=until))
+    listed = AtRisk.objects.filter(as_of=day).annotate(bought=bought)
+    found = listed.aggregate(
+        customers=Count("pk"), lost=Count("pk", filter=Q(bought=False)),
+        **{f"n_{r.code}": Count("pk", filter=r.condition()) for r in REASONS},
+        **{f"lost_{r.code}": Count("pk", filter=r.condition() & Q(bought=False))
+           for r in REASONS})
+    window = settings.RETENTION_ACTIVITY_WINDOW_DAYS
+    active = (CustomerPrediction.objects.filter(as_of=day)
+              .alias(since_last=_since_last_days()).filter(since_last__lt=window - 0.5)
+              .annotate(bought=bought)
+              .aggregate(customers=Count("pk"), lost=Count("pk", filter=Q(bought=False))))
+    base = _share(active["lost"], active["customers"])
+    by_reason = {}
+    for r in REASONS:
+        named = found[f"n_{r.code}"]
+        precision = _share(found[f"lost_{r.code}"], named)
+        # No better than naming customers at random: it tells the team nothing (False);
+        # None when it named too few customers to tell.
+        telling = (None if named < MIN_TO_TELL or base is None
+                   else precision > base)
+        by_reason[r.code] = {"customers": named, "precision": precision, "telling": telling}
+    return {"as_of": day.isoformat(), "until": (day + timedelta(days=BACKTEST_DAYS)).isoformat(),
+            "active": active["customers"], "base_rate": base,
+            "listed": found["customers"], "precision": _share(found["lost"], found["customers"]),
+            "reasons": by_reason}
+
+
+def _share(part: int, whole: int) -> float | None:
+    return _percent(part / whole) if whole else None
+
+
+REASONS_REPORT = "atrisk-reason-backtest"
+# A reason that named fewer customers than this on the back-tested day is not judged.
+MIN_TO_TELL = 30
+
+
+def stored_reason_precision(today: date, *, refresh: bool = False) -> dict | None:
+    """`reason_precision` of the latest list old enough, kept until its orders change."""
+    day = reason_backtest_day(today)
+    if day is None:
+        return None
+    return reports.cached(REASONS_REPORT, day.isoformat(),
+                          depends_until=day + timedelta(days=BACKTEST_DAYS),
+                          compute=lambda: reason_precision(day), refresh=refresh)
 
 
 def backtest_days(today: date, count: int = 3) -> list[date]:

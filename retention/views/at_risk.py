@@ -11,7 +11,9 @@ did not buy in the following 90 days, beside ranking by days since the last orde
 
 from __future__ import annotations
 
+import operator
 from datetime import date
+from functools import reduce
 
 from django import forms
 from django.contrib import messages
@@ -32,7 +34,10 @@ from retention.value.reports import SORTS, RiskFilter
 from retention.views.access import csv_download, day_asked, managers_only
 
 PAGE_SIZE = 50
-SORT_LABELS = {"value_at_risk": gettext_lazy("Value at risk"),
+# The list a team works through first: this many, by expected value lost.
+FOCUS = 200
+SORT_LABELS = {"expected_loss": gettext_lazy("Expected value lost"),
+               "value_at_risk": gettext_lazy("Value at risk"),
                "score": gettext_lazy("Chance of no purchase in 90 days"),
                "predicted_value": gettext_lazy("Predicted 12-month value"),
                "days_since_last": gettext_lazy("Days since the last order")}
@@ -82,7 +87,7 @@ def _filter_asked(query) -> tuple[RiskFilter, list[str]]:
     errors = []
     chosen = RiskFilter(reason=query.get("reason", ""),
                         customer_type=query.get("customer_type", ""),
-                        sort=query.get("sort", "value_at_risk"))
+                        sort=query.get("sort", "expected_loss"))
     if chosen.reason and atrisk.reason(chosen.reason) is None:
         errors.append(_("Unknown reason %(reason)s; showing every reason.")
                       % {"reason": chosen.reason})
@@ -92,8 +97,9 @@ def _filter_asked(query) -> tuple[RiskFilter, list[str]]:
                       % {"type": chosen.customer_type})
         chosen.customer_type = ""
     if chosen.sort not in SORTS:
-        errors.append(_("Unknown sort %(sort)s; sorted by value at risk.") % {"sort": chosen.sort})
-        chosen.sort = "value_at_risk"
+        errors.append(_("Unknown sort %(sort)s; sorted by expected value lost.")
+                      % {"sort": chosen.sort})
+        chosen.sort = "expected_loss"
     return chosen, errors
 
 
@@ -141,6 +147,37 @@ def _act(request) -> HttpResponseRedirect:
     return HttpResponseRedirect(back)
 
 
+def _focused(rows, query, chosen: RiskFilter, precision: dict | None):
+    """The default view: the FOCUS customers worth most by expected value lost, leaving out
+    those whose every reason did no better than chance on the last back-test. A filter, a
+    sort other than the default, or `all=1` shows the whole list."""
+    if query.get("all") == "1" or chosen.reason or chosen.customer_type or \
+            chosen.sort != "expected_loss":
+        return rows, None
+    left_out, kept = [], atrisk.reasons()
+    if precision:
+        judged = precision["reasons"]
+        kept = [r for r in kept if judged.get(r.code, {}).get("telling") is not False]
+        left_out = [r.label for r in atrisk.reasons() if r not in kept]
+    if kept and left_out:
+        rows = rows.filter(reduce(operator.or_, (r.condition() for r in kept)))
+    return rows[:FOCUS], {"size": FOCUS, "left_out": left_out if kept else [],
+                          "none_telling": bool(precision) and not kept}
+
+
+def _with_precision(summary: dict, precision: dict | None) -> dict:
+    for row in summary["reasons"]:
+        row["backtest"] = (precision or {}).get("reasons", {}).get(row["code"])
+    return summary
+
+
+def _with(query, **values) -> str:
+    query = query.copy()
+    for name, value in values.items():
+        query[name] = value
+    return query.urlencode()
+
+
 @managers_only
 def at_risk_page(request):
     if request.method == "POST":
@@ -157,7 +194,9 @@ def at_risk_page(request):
         context["errors"] = [_("No at-risk list yet: the nightly job makes one "
                                "(manage.py run_nightly).")]
         return render(request, "retention/at_risk.html", context)
-    paginator = Paginator(reports.at_risk_rows(day, chosen), PAGE_SIZE)
+    precision = atrisk.stored_reason_precision(last_complete_day())
+    rows, focus = _focused(reports.at_risk_rows(day, chosen), request.GET, chosen, precision)
+    paginator = Paginator(rows, PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
     for row in page:
         row.words = atrisk.in_words(row)  # the template runs no code of the model's
@@ -169,7 +208,9 @@ def at_risk_page(request):
     context.update({
         "fit": predictions.describe(fit),
         "available": available[:60], "page": page, "count": paginator.count,
-        "summary": reports.at_risk_summary(day, chosen), "query": query.urlencode(),
+        "summary": _with_precision(reports.at_risk_summary(day, chosen), precision),
+        "precision": precision, "focus": focus, "query": query.urlencode(),
+        "all_query": _with(query, all="1"),
         "may_act": may["assign"] or may["add_to_list"], "may": may,
         "form": ActForm() if may["assign"] or may["add_to_list"] else None,
         "lists": ReEngagementList.objects.order_by("name") if may["add_to_list"] else [],

@@ -8,11 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
+from retention.sales.models import Customer
 from retention.value import atrisk, followups, predictions
 from retention.value.models import (
     AtRisk,
@@ -215,7 +217,7 @@ def _at_risk_learners(first: int, last: int) -> None:
 
 def _queries_of_the_list(client) -> int:
     with CaptureQueriesContext(connection) as queries:
-        response = client.get("/metrics/at-risk/")
+        response = client.get("/metrics/at-risk/", {"all": "1"})
     assert response.status_code == 200
     return response.context["count"], len(queries)
 
@@ -223,7 +225,7 @@ def _queries_of_the_list(client) -> int:
 def test_the_list_page_costs_the_same_queries_for_one_row_or_many(manager_client, settings):
     settings.RETENTION_CLV_MIN_CUSTOMERS = 10_000
     _at_risk_learners(0, 1)
-    manager_client.get("/metrics/at-risk/")  # the back-tests are computed once, then stored
+    manager_client.get("/metrics/at-risk/", {"all": "1"})  # back-tests computed, then stored
     one = _queries_of_the_list(manager_client)
     _at_risk_learners(1, 30)
     many = _queries_of_the_list(manager_client)
@@ -233,6 +235,73 @@ def test_the_list_page_costs_the_same_queries_for_one_row_or_many(manager_client
     # follow-ups joined): the same number whatever the rows.
     assert one[0] == 1 and many[0] == 30
     assert one[1] == many[1]
+
+
+def test_the_list_is_ranked_by_expected_value_lost(listed, manager_client):
+    rows = list(manager_client.get("/metrics/at-risk/").context["page"])
+
+    losses = [row.expected_loss for row in rows]
+    assert losses == sorted(losses, reverse=True)
+    assert all(abs(row.expected_loss - float(row.value_at_risk) * row.score) < 1e-6
+               for row in rows)
+    exported = rows_of(manager_client.get("/metrics/at-risk.csv"))
+    assert [Decimal(row["expected_loss"]) for row in exported] == [
+        Decimal(str(round(loss, 2))).quantize(Decimal("0.01")) for loss in losses]
+
+
+@pytest.fixture
+def backtested(listed, monkeypatch):
+    """The list of DAY, 90 days on: 'overdue' and 'steady' bought again, the others did not.
+    Every reason is judged, however few it named."""
+    monkeypatch.setattr(atrisk, "MIN_TO_TELL", 1)
+    for external_id in ("overdue", "steady"):
+        OrderFactory(customer=Customer.objects.get(external_id=external_id),
+                     ordered_at=at(DAY + timedelta(days=20)), amount=Decimal("80"))
+    return listed
+
+
+def test_each_reason_shows_how_often_it_was_right_90_days_on(backtested, manager_client):
+    response = manager_client.get("/metrics/at-risk/", {"as_of": DAY.isoformat()})
+
+    precision = response.context["precision"]
+    # Active on DAY: overdue, complaint, learner, steady; complaint and learner bought nothing.
+    assert (precision["as_of"], precision["active"], precision["base_rate"]) == (
+        DAY.isoformat(), 4, 50.0)
+    judged = precision["reasons"]
+    assert judged["overdue"] == {"customers": 1, "precision": 0.0, "telling": False}
+    assert judged["complaint"] == {"customers": 1, "precision": 100.0, "telling": True}
+    page = response.content.decode()
+    assert "0 % of 1 did not buy: no better than chance" in page
+    assert "against 50 % of all 4 customers active then" in page
+
+
+def test_the_default_view_leaves_out_customers_only_untelling_reasons_name(
+        backtested, manager_client):
+    focused = manager_client.get("/metrics/at-risk/", {"as_of": DAY.isoformat()})
+    everyone = manager_client.get("/metrics/at-risk/", {"as_of": DAY.isoformat(), "all": "1"})
+
+    def ids(response):
+        return {row.customer.external_id for row in response.context["page"]}
+
+    assert ids(everyone) == {"overdue", "complaint", "learner"}
+    assert ids(focused) == {"complaint", "learner"}
+    assert focused.context["focus"]["left_out"] == ["Overdue"]
+    assert "leaving out those whose only reasons did no better than chance" in \
+        focused.content.decode()
+    assert "Show all 3" in focused.content.decode()
+
+
+def test_the_default_view_is_the_two_hundred_worth_most(manager_client, settings):
+    settings.RETENTION_CLV_MIN_CUSTOMERS = 10_000
+    _at_risk_learners(0, 205)
+
+    # The next morning: no list is 90 days old yet, so no reason is judged.
+    with time_machine.travel(datetime(2025, 7, 1, 6, tzinfo=UTC), tick=False):
+        focused = manager_client.get("/metrics/at-risk/")
+        everyone = manager_client.get("/metrics/at-risk/", {"all": "1"})
+
+    assert focused.context["count"] == 200 and everyone.context["count"] == 205
+    assert focused.context["summary"]["customers"] == 205
 
 
 # Acting on the list --------------------------------------------------------------------------
