@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 
 from retention.demo.business import DemoBusiness
 from retention.figures import segments, targets
-from retention.figures.models import CustomerSegment, MetricSnapshot, StoredReport
-from retention.periods import month_ends_before, quarter_of
+from retention.figures.models import AlertRule, CustomerSegment, MetricSnapshot, StoredReport
+from retention.mail import consent
+from retention.mail.models import ConsentRecord
+from retention.periods import month_ends_before, previous_quarter, quarter_of
 from retention.sales.models import (
     Bundle,
     Course,
@@ -89,8 +93,14 @@ def seed(*, seed: int = 42, as_of: date, customers: int = 2000, replace: bool = 
             delete_domain_data()
         business = DemoBusiness(np.random.default_rng(seed), as_of=as_of, customers=customers)
         business.build()
-        # The business's plan for the quarter of the as-of date (spec "Targets").
-        targets.load_plan(*quarter_of(as_of))
+        # The business's plan for the quarter of the as-of date (spec "Targets"), and for
+        # the two quarters before, so the scorecard shows finished quarters met or missed.
+        quarter = quarter_of(as_of)
+        for _ in range(3):
+            targets.load_plan(*quarter)
+            quarter = previous_quarter(*quarter)
+        _consent_evidence()
+        _alert_rules()
         # A year of month-end segment snapshots, as a year of nightly runs leaves them,
         # so that the segment moves have a history to show.
         for month_end in month_ends_before(as_of, 12):
@@ -105,6 +115,26 @@ def seed(*, seed: int = 42, as_of: date, customers: int = 2000, replace: bool = 
 
 
 seed.alters_data = True
+
+
+def _consent_evidence() -> None:
+    """The evidence a real import keeps of each consent the platform sent: who, when, and
+    the wording they were shown (one insert)."""
+    ConsentRecord.objects.bulk_create([
+        ConsentRecord(customer_id=pk, subject=consent.MARKETING, granted=True,
+                      method=ConsentRecord.Method.PLATFORM,
+                      wording=settings.RETENTION_CONSENT_WORDING,
+                      detail="demo data: given at sign-up", recorded_at=signed_up_at)
+        for pk, signed_up_at in Customer.objects.filter(marketing_consent=True)
+        .values_list("pk", "signed_up_at")], batch_size=2000)
+
+
+def _alert_rules() -> None:
+    """Two alerts a retention team sets first: orders falling, churn rising."""
+    for metric, direction, threshold in (("orders", AlertRule.Direction.DOWN, "30"),
+                                         ("churn_rate", AlertRule.Direction.UP, "20")):
+        AlertRule.objects.get_or_create(metric=metric, direction=direction,
+                                        defaults={"threshold_percent": Decimal(threshold)})
 
 
 def summarise(*, seed: int, as_of: date, price_update_at: datetime) -> Summary:

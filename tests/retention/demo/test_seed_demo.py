@@ -311,3 +311,27 @@ def test_a_year_of_month_end_segment_snapshots_gives_the_moves_a_history():
     moves = segments.migration(first, second)
     assert sum(move["customers"] for move in moves) == sum(segments.sizes(second).values())
     assert any(move["from"] != move["to"] for move in moves)
+
+
+def test_the_demo_keeps_consent_evidence_alert_rules_and_past_quarters_targets():
+    from retention.figures import targets
+    from retention.figures.models import AlertRule, Target
+    from retention.mail.models import ConsentRecord
+    from retention.periods import previous_quarter, quarter_of
+
+    seed(customers=300)
+
+    consenting = Customer.objects.filter(marketing_consent=True)
+    records = ConsentRecord.objects.filter(subject="marketing", granted=True, method="platform")
+    assert records.count() == consenting.count() > 0
+    assert set(records.values_list("customer_id", flat=True)) == set(
+        consenting.values_list("pk", flat=True))
+    assert set(AlertRule.objects.values_list("metric", "direction")) == {
+        ("orders", "down"), ("churn_rate", "up")}
+    this = quarter_of(AS_OF)
+    last = previous_quarter(*this)
+    quarters = set(Target.objects.values_list("year", "quarter").distinct())
+    assert quarters == {this, last, previous_quarter(*last)}
+    finished = {targets.evaluate(target, today=AS_OF).status
+                for target in Target.objects.filter(year=last[0], quarter=last[1])}
+    assert finished <= {"met", "exceeded", "missed", "no data"} and len(finished - {"no data"}) > 0
