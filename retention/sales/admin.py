@@ -51,10 +51,6 @@ from retention.sales.models import (
     SupportTicket,
 )
 
-admin.site.site_header = _("Course retention")
-admin.site.site_title = _("Course retention admin")
-admin.site.index_title = _("Customers, catalogue and retention programs")
-
 # Customers refreshed per UPDATE; keeps `pk IN (...)` under SQLite's parameter limit.
 REFRESH_BATCH = 1000
 

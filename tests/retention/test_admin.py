@@ -651,3 +651,18 @@ def test_the_target_list_shows_each_targets_status(admin_client):
     page = response.content.decode()
     assert "retention_rate" in page and "2025 Q3" in page
     assert "no data" in page  # an empty database: every ratio is over nothing
+
+
+def test_the_admin_index_groups_the_tables_by_what_staff_do(admin_client):
+    page = admin_client.get(reverse("admin:index")).content.decode()
+
+    groups = ["Customers and orders", "Acting on customers at risk", "Email",
+              "Targets and alerts", "Technical: stored figures, change log and nightly runs"]
+    positions = [page.index(f">{title}<") for title in groups]
+    assert positions == sorted(positions)
+    technical = page[positions[-1]:]
+    for table in ("Metric snapshots", "Stored reports", "Data changes", "Nightly runs"):
+        assert table in technical[:technical.index("</table>")]
+    customers = page[positions[0]:positions[1]]
+    assert "Customers" in customers and "Metric snapshots" not in customers
+    assert ">Course retention<" in page  # the site's name
