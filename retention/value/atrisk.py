@@ -356,6 +356,55 @@ def stored_reason_precision(today: date, *, refresh: bool = False) -> dict | Non
                           compute=lambda: reason_precision(day), refresh=refresh)
 
 
+# The thresholds `calibrate` tries: reason code -> (setting, values), retention's reasons.
+THRESHOLDS = {
+    "low_active": ("RETENTION_AT_RISK_ACTIVE_BELOW", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]),
+    "overdue": ("RETENTION_AT_RISK_OVERDUE_FACTOR", [1.5, 2.0, 2.5, 3.0, 4.0, 5.0]),
+    "abandoned_course": ("RETENTION_AT_RISK_ABANDONED_DAYS", [14, 30, 45, 60, 90, 120]),
+}
+
+
+def calibrate(day: date) -> dict:
+    """Each threshold's values tried on the customers active on `day` (a day with stored
+    predictions, 90 days or more back): how many each value names and how many of those
+    bought nothing in the 90 days after, and the value to use. One aggregate query per value.
+
+    The value to use names at least MIN_TO_TELL customers and has the best precision above
+    the base rate; None when no value does better than chance (the reason predicts
+    nothing on this business's history: leave it to the default view to pass over).
+    """
+    from django.test.utils import override_settings  # a public API, not only for tests
+
+    zone = timezone.get_current_timezone()
+    start = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    until = datetime.combine(day + timedelta(days=BACKTEST_DAYS + 1), time.min, tzinfo=zone)
+    bought = Exists(Order.objects.counting().filter(
+        customer=OuterRef("customer_id"), ordered_at__gte=start, ordered_at__lt=until))
+    everyone = candidates(day).annotate(bought=bought).aggregate(
+        customers=Count("pk"), lost=Count("pk", filter=Q(bought=False)))
+    base = _share(everyone["lost"], everyone["customers"])
+    out = {"as_of": day.isoformat(), "active": everyone["customers"], "base_rate": base,
+           "reasons": {}}
+    for code, (setting, values) in THRESHOLDS.items():
+        found = reason(code)
+        if found is None:
+            continue
+        tried = []
+        for value in values:
+            with override_settings(**{setting: value}):
+                counts = candidates(day).annotate(bought=bought).aggregate(
+                    named=Count("pk", filter=found.present),
+                    lost=Count("pk", filter=found.present & Q(bought=False)))
+            tried.append({"value": value, "customers": counts["named"],
+                          "precision": _share(counts["lost"], counts["named"])})
+        good = [t for t in tried if t["customers"] >= MIN_TO_TELL and base is not None
+                and t["precision"] is not None and t["precision"] > base]
+        best = max(good, key=lambda t: (t["precision"], t["customers"]), default=None)
+        out["reasons"][code] = {"setting": setting, "current": getattr(settings, setting),
+                                "tried": tried, "best": best and best["value"]}
+    return out
+
+
 def backtest_days(today: date, count: int = 3) -> list[date]:
     """Month-ends whose following 90 days are complete by `today`, newest first."""
     days = []

@@ -510,3 +510,37 @@ def test_a_re_engagement_list_in_the_admin_names_its_customers(listed, admin_cli
     assert "overdue in Win-back" in page.content.decode()
     assert "learner in Win-back" in page.content.decode()
     assert listing.context["cl"].result_list[0].member_count == 2
+
+
+def test_calibrating_tries_each_threshold_on_history_and_names_the_value_to_use(
+        backtested, settings):
+    out = io.StringIO()
+    call_command("calibrate_at_risk", "--date", DAY.isoformat(), "--json", stdout=out)
+    result = __import__("json").loads(out.getvalue())
+
+    assert (result["active"], result["base_rate"]) == (4, 50.0)
+    overdue = result["reasons"]["overdue"]
+    assert overdue["setting"] == "RETENTION_AT_RISK_OVERDUE_FACTOR"
+    assert [t["value"] for t in overdue["tried"]] == [1.5, 2.0, 2.5, 3.0, 4.0, 5.0]
+    # The overdue customer bought again: no value of the factor beats chance.
+    assert overdue["best"] is None
+    abandoned = result["reasons"]["abandoned_course"]
+    # The learner, 45 days without activity on DAY, is named up to 45 days and bought nothing.
+    by_value = {t["value"]: t for t in abandoned["tried"]}
+    assert by_value[30]["customers"] == 1 and by_value[30]["precision"] == 100.0
+    assert by_value[60]["customers"] == 0
+    assert abandoned["best"] in (14, 30, 45)
+
+    text = io.StringIO()
+    call_command("calibrate_at_risk", "--date", DAY.isoformat(), stdout=text)
+    assert "predicts nothing here" in text.getvalue()
+    assert "set RETENTION_AT_RISK_ABANDONED_DAYS=" in text.getvalue()
+
+
+def test_calibrating_needs_a_day_ninety_days_back(settings):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="No stored predictions 90 days or more back"):
+        call_command("calibrate_at_risk", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="is not a date"):
+        call_command("calibrate_at_risk", "--date", "soon", stdout=io.StringIO())
