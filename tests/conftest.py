@@ -17,6 +17,19 @@ def _empty_cache():
 
 
 @pytest.fixture
+def view_only_manager(django_user_model):
+    """A manager who may only view: in the Managers group, which has the view permissions."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("boss", password="pw-boss-1234",
+                                                 email="boss@example.com", is_staff=True)
+    group = Group.objects.get_or_create(name="Managers")[0]
+    group.permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
 def platform_user(django_user_model):
     """The sales platform's API user: in the Platform group, authenticates by token."""
     user = django_user_model.objects.create_user("platform", password=None)

@@ -4,7 +4,6 @@ working link; staff who may change still can."""
 import re
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from retention.mail import links, outbox
@@ -19,14 +18,8 @@ CUSTOMERS = reverse("admin:retention_customer_changelist")
 
 
 @pytest.fixture
-def viewer(django_user_model):
-    """A manager who may only view (the Managers group with the view permissions)."""
-    user = django_user_model.objects.create_user("boss", password="pw-boss-1234",
-                                                 email="boss@example.com", is_staff=True)
-    group = Group.objects.get_or_create(name="Managers")[0]
-    group.permissions.add(*Permission.objects.filter(codename__startswith="view_"))
-    user.groups.add(group)
-    return user
+def viewer(view_only_manager):
+    return view_only_manager
 
 
 @pytest.fixture

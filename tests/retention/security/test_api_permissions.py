@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from retention.sales.models import PriceChange
@@ -34,12 +34,8 @@ def bare_staff(django_user_model):
 
 
 @pytest.fixture
-def manager(django_user_model):
-    user = django_user_model.objects.create_user("boss", password="pw-boss-1234", is_staff=True)
-    group = Group.objects.get_or_create(name="Managers")[0]
-    group.permissions.add(*Permission.objects.filter(codename__startswith="view_"))
-    user.groups.add(group)
-    return user
+def manager(view_only_manager):
+    return view_only_manager
 
 
 @pytest.mark.parametrize("url", FIGURES)

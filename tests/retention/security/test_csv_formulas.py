@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.urls import get_resolver
 
 from retention.figures import segments
@@ -79,12 +78,8 @@ def planted(settings):
 
 
 @pytest.fixture
-def manager_client(client, django_user_model):
-    user = django_user_model.objects.create_user("boss", password="pw-boss-1234", is_staff=True)
-    group = Group.objects.get_or_create(name="Managers")[0]
-    group.permissions.add(*Permission.objects.filter(codename__startswith="view_"))
-    user.groups.add(group)
-    client.force_login(user)
+def manager_client(client, view_only_manager):
+    client.force_login(view_only_manager)
     return client
 
 

@@ -6,6 +6,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from retention.network import client_ip
+from tests.retention.security import start
 
 pytestmark = pytest.mark.django_db
 
@@ -95,12 +96,5 @@ def test_the_api_answers_429_with_retry_after_past_the_rate(settings, platform_u
 
 
 def test_a_bad_rate_setting_stops_start_up():
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "retention.settings", "DEBUG": "1",
-           "RETENTION_API_RATE": "lots"}
-    started = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env,
-                             capture_output=True, text=True, timeout=60)
+    started = start(DEBUG="1", RETENTION_API_RATE="lots")
     assert started.returncode != 0 and "is not a rate like 600/minute" in started.stderr

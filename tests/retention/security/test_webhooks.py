@@ -4,9 +4,6 @@ request without the secret changes nothing."""
 import base64
 import importlib
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from django.core.management import call_command
@@ -15,6 +12,7 @@ from django.urls import clear_url_caches
 
 from retention.mail.models import ConsentRecord, Suppression
 from tests.factories import CustomerFactory
+from tests.retention.security import start
 
 pytestmark = pytest.mark.django_db
 POSTMARK = "anymail.backends.postmark.EmailBackend"
@@ -79,16 +77,13 @@ def test_without_a_secret_the_services_webhook_is_not_routed_and_deploy_checks_f
 
 
 def test_the_production_server_refuses_to_start_without_the_webhook_secret():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "retention.settings", "DEBUG": "0",
-           "SECRET_KEY": "x" * 50, "EMAIL_BACKEND": POSTMARK, "ANYMAIL_WEBHOOK_SECRET": ""}
-    started = subprocess.run([sys.executable, "-c", "import retention.wsgi"], env=env,
-                             capture_output=True, text=True, timeout=60)
+    production = {"DEBUG": "0", "SECRET_KEY": "x" * 50, "EMAIL_BACKEND": POSTMARK}
+    started = start("import retention.wsgi", **production, ANYMAIL_WEBHOOK_SECRET="")
     assert started.returncode != 0
     assert "needs ANYMAIL_WEBHOOK_SECRET" in started.stderr
 
-    env["ANYMAIL_WEBHOOK_SECRET"] = "hooks:a-long-random-password"
-    started = subprocess.run([sys.executable, "-c", "import retention.wsgi"], env=env,
-                             capture_output=True, text=True, timeout=60)
+    started = start("import retention.wsgi", **production,
+                    ANYMAIL_WEBHOOK_SECRET="hooks:a-long-random-password")
     assert started.returncode == 0, started.stderr
 
 
@@ -108,8 +103,5 @@ def test_with_a_secret_only_a_request_that_carries_it_is_heard(client, ann, rout
 
 
 def test_a_secret_that_is_not_user_and_password_stops_start_up():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "retention.settings", "DEBUG": "1",
-           "ANYMAIL_WEBHOOK_SECRET": "only-a-password"}
-    started = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env,
-                             capture_output=True, text=True, timeout=60)
+    started = start(DEBUG="1", ANYMAIL_WEBHOOK_SECRET="only-a-password")
     assert started.returncode != 0 and "must be user:password" in started.stderr
