@@ -8,3 +8,12 @@ from retention.sales import admin as sales_admin
 from retention.value import admin as value_admin
 
 __all__ = ["sales_admin", "mail_admin", "figures_admin", "value_admin", "nightly_admin"]
+
+# DRF's token admin lists every token's key: whoever may view it could act as the sales
+# platform through the API. Tokens are made with `manage.py create_api_client` and are never
+# shown in the admin.
+from django.contrib import admin  # noqa: E402
+from rest_framework.authtoken.models import TokenProxy  # noqa: E402
+
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)

@@ -143,6 +143,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # Email a page queues is found and sent after its answer (retention/after_response.py).
     "retention.after_response.RunAfterResponse",
+    # API answers hold customers' data: Cache-Control private, no-store (retention/api/caching.py).
+    "retention.api.caching.NoStoreForAPI",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it answers a locked-out login with 429.
@@ -481,6 +483,12 @@ def _link_days(text: str) -> dict[str, int]:
 
 RETENTION_LINK_DAYS = _link_days(env("RETENTION_LINK_DAYS", ""))
 # Fresh-link requests per address and hour (ten times as many per IP address).
+# Work a page causes (finding a customer, sending their email) runs after the answer on a
+# background thread ("thread"), or on the serving thread after the answer ("inline").
+RETENTION_AFTER_RESPONSE = env("RETENTION_AFTER_RESPONSE", "thread").strip().lower()
+if RETENTION_AFTER_RESPONSE not in {"thread", "inline"}:
+    raise ImproperlyConfigured(
+        f"RETENTION_AFTER_RESPONSE={RETENTION_AFTER_RESPONSE!r} is not thread or inline.")
 RETENTION_LINK_REQUESTS_PER_HOUR = envint("RETENTION_LINK_REQUESTS_PER_HOUR", "3", minimum=1)
 # What customers were shown when the sales platform recorded their marketing consent.
 RETENTION_CONSENT_WORDING = env(

@@ -26,3 +26,6 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # Generous rates, so that a test making many calls (schemathesis) is not throttled; the
 # throttling tests set their own.
 RETENTION_API_RATES = {"user": "100000/minute", "anon": "100000/minute"}
+# Work after a page's answer runs on the serving thread, in the test's transaction
+# (tests/retention/security/test_fresh_links.py runs it on the background thread too).
+RETENTION_AFTER_RESPONSE = "inline"

@@ -3,6 +3,8 @@ answered the same whether the address is known, so the page reveals nothing."""
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from datetime import timedelta
 from functools import partial
 
@@ -21,23 +23,41 @@ class TooManyRequests(Exception):
     """Fresh links were asked for too often for this address or from this network address."""
 
 
+def normalised(email: str) -> str:
+    """The address as the customer lookup matches it: Unicode look-alikes folded (NFKC) and
+    upper-cased, as the database's case-insensitive match does (PostgreSQL's UPPER turns a
+    dotless ı into I and a long ſ into S), so that no spelling of one address counts apart."""
+    return unicodedata.normalize("NFKC", email.strip()).upper()
+
+
 def email_hash(email: str) -> str:
     """A keyed hash (HMAC with SECRET_KEY) of the address: the table of requests cannot be
     turned back into addresses by hashing the customers' emails."""
-    return salted_hmac("retention.account.fresh_links", email.strip().lower(),
+    return salted_hmac("retention.account.fresh_links", normalised(email),
                        algorithm="sha256").hexdigest()
 
 
-def _lock(hashed: str) -> None:
-    """Serialise the count-then-insert of one address's requests for this transaction.
+# Namespaces of the advisory locks (the two-key form): one per client address, one per address.
+LOCK_IP, LOCK_ADDRESS = 7301, 7302
 
-    PostgreSQL: a transaction-scoped advisory lock on the address's hash, so two requests
-    at once cannot both count below the limit. SQLite writes one transaction at a time
-    (transactions begin IMMEDIATE, see settings), which serialises them already.
+
+def _key(text: str) -> int:
+    return int(hashlib.blake2b(text.encode(), digest_size=4).hexdigest(), 16) - 2**31
+
+
+def _lock(hashed: str, ip: str | None) -> None:
+    """Serialise the count-then-insert of these limits for this transaction.
+
+    PostgreSQL: transaction-scoped advisory locks on the client's address, then on the
+    address asked for (always in that order, so two requests never wait on each other in
+    a circle), so that requests at once cannot all count below a limit. SQLite writes one
+    transaction at a time (transactions begin IMMEDIATE, see settings) already.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(hashed[:15], 16)])
+            if ip:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_IP, _key(ip)])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_ADDRESS, _key(hashed)])
 
 
 def request_fresh_link(email: str, *, ip: str | None) -> None:
@@ -56,14 +76,15 @@ def request_fresh_link(email: str, *, ip: str | None) -> None:
     hashed = email_hash(email)
     limit = settings.RETENTION_LINK_REQUESTS_PER_HOUR
     with transaction.atomic():
-        _lock(hashed)
+        _lock(hashed, ip)
         LinkRequest.objects.filter(requested_at__lt=now - timedelta(days=1)).delete()
         recent = LinkRequest.objects.filter(requested_at__gte=now - timedelta(hours=1))
         if (recent.filter(email_hash=hashed).count() >= limit
                 or (ip and recent.filter(ip=ip).count() >= 10 * limit)):
             raise TooManyRequests("too many requests for a link; try again in an hour")
         LinkRequest.objects.create(email_hash=hashed, ip=ip, requested_at=now)
-    after_response.later(partial(_send_if_customer, email.strip(), now))
+    after_response.later(partial(_send_if_customer, unicodedata.normalize("NFKC", email.strip()),
+                                 now))
 
 
 def _send_if_customer(email: str, now) -> None:

@@ -206,8 +206,8 @@ class AtRiskAdmin(ReadOnlyAdmin):
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        if not request.user.has_perm("retention.add_followup"):
-            actions.pop("assign_follow_up", None)
+        if not request.user.has_perms(["retention.add_followup", "retention.change_followup"]):
+            actions.pop("assign_follow_up", None)  # it may reassign an open one: add and change
         if not request.user.has_perm("retention.add_reengagementmember"):
             actions.pop("add_to_list", None)
         return actions
@@ -231,8 +231,9 @@ class AtRiskAdmin(ReadOnlyAdmin):
         try:
             chosen, added = followups.add_to_list(
                 queryset.values_list("customer_id", flat=True),
-                list_name=request.POST.get("list_name", ""), by=request.user)
-        except followups.ListNameMissing as exc:
+                list_name=request.POST.get("list_name", ""), by=request.user,
+                may_create=request.user.has_perm("retention.add_reengagementlist"))
+        except (followups.ListNameMissing, followups.ListNotAllowed) as exc:
             self.message_user(request, str(exc), level="error")
             return
         self.message_user(request, ngettext("%(added)s customer added to “%(list)s”.",

@@ -33,6 +33,13 @@ class NothingSelected(ValueError):
         super().__init__(_("Select at least one customer."))
 
 
+class ListNotAllowed(ValueError):
+    """A new list was asked for by someone who may add customers to lists but not make one."""
+
+    def __str__(self) -> str:
+        return "You may add customers to an existing list, but not make a new one."
+
+
 class ListNameMissing(ValueError):
     def __init__(self) -> None:
         super().__init__(_("Choose a re-engagement list or give a name for a new one."))
@@ -95,11 +102,12 @@ def complete(follow_ups, *, note: str = "") -> int:
 
 
 def add_to_list(customer_ids, *, list_name: str = "", existing: ReEngagementList | None = None,
-                by=None) -> tuple[ReEngagementList, int]:
+                by=None, may_create: bool = True) -> tuple[ReEngagementList, int]:
     """Add customers to a re-engagement list (an existing one, or one made by name).
 
     Returns the list and how many customers were new to it; customers already on it
-    keep their first entry.
+    keep their first entry. A name no list has makes a new list, unless `may_create` is
+    false (the person may add members but not lists): then ListNotAllowed.
     """
     ids = sorted({int(pk) for pk in customer_ids})
     if not ids:
@@ -108,7 +116,12 @@ def add_to_list(customer_ids, *, list_name: str = "", existing: ReEngagementList
         name = list_name.strip()
         if not name:
             raise ListNameMissing
-        existing, _created = ReEngagementList.objects.get_or_create(name=name[:100])
+        if not may_create:
+            existing = ReEngagementList.objects.filter(name=name[:100]).first()
+            if existing is None:
+                raise ListNotAllowed
+        else:
+            existing, _created = ReEngagementList.objects.get_or_create(name=name[:100])
     reasons = reasons_for(ids)
     known = set(Customer.objects.filter(pk__in=ids).values_list("pk", flat=True))
     with transaction.atomic():

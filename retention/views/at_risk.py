@@ -109,8 +109,10 @@ def _day_asked(query, available: list[date]) -> tuple[date | None, list[str]]:
 
 
 def _may_act(user) -> dict[str, bool]:
-    return {"assign": user.has_perm("retention.add_followup"),
-            "add_to_list": user.has_perm("retention.add_reengagementmember")}
+    # Assigning may hand an open follow-up to someone else: an add and a change.
+    return {"assign": user.has_perms(["retention.add_followup", "retention.change_followup"]),
+            "add_to_list": user.has_perm("retention.add_reengagementmember"),
+            "make_list": user.has_perm("retention.add_reengagementlist")}
 
 
 def _act(request) -> HttpResponseRedirect:
@@ -136,8 +138,13 @@ def _act(request) -> HttpResponseRedirect:
         messages.success(request, _("%(done)s Assigned to %(user)s.") % {
             "done": done, "user": data["assignee"].get_username()})
     else:
-        chosen, added = followups.add_to_list(ids, existing=data["existing_list"],
-                                              list_name=data["new_list"], by=request.user)
+        try:
+            chosen, added = followups.add_to_list(
+                ids, existing=data["existing_list"], list_name=data["new_list"], by=request.user,
+                may_create=_may_act(request.user)["make_list"])
+        except followups.ListNotAllowed as exc:
+            messages.error(request, str(exc))
+            return HttpResponseRedirect(back)
         text = ngettext("%(added)s of %(selected)s customer added to “%(list)s”.",
                         "%(added)s of %(selected)s customers added to “%(list)s”.", len(ids))
         if added < len(ids):

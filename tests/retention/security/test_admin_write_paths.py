@@ -4,6 +4,7 @@ working link; staff who may change still can."""
 import re
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from retention.mail import links, outbox
@@ -166,3 +167,57 @@ def test_the_template_preview_holds_the_whole_html_part(viewer_client):
     assert frames.srcdoc is not None
     assert frames.srcdoc.lstrip().lower().startswith("<!doctype html>")
     assert "</html>" in frames.srcdoc and "Open my page" in frames.srcdoc
+
+
+def test_a_viewer_cannot_switch_off_or_run_the_schedules(client, view_only_manager):
+    from django_celery_beat.models import PeriodicTask
+
+    nightly = PeriodicTask.objects.filter(enabled=True).first()
+    assert nightly is not None  # migration 0002 makes the nightly schedule
+    client.force_login(view_only_manager)
+    page = client.get("/admin/django_celery_beat/periodictask/").content.decode()
+    assert "disable_tasks" not in page and "run_tasks" not in page
+    for action in ("disable_tasks", "toggle_tasks", "run_tasks"):
+        client.post("/admin/django_celery_beat/periodictask/",
+                    {"action": action, "_selected_action": [nightly.pk]})
+    nightly.refresh_from_db()
+    assert nightly.enabled
+
+
+def test_staff_who_may_change_schedules_still_switch_them(admin_client):
+    from django_celery_beat.models import PeriodicTask
+
+    nightly = PeriodicTask.objects.filter(enabled=True).first()
+    admin_client.post("/admin/django_celery_beat/periodictask/",
+                      {"action": "disable_tasks", "_selected_action": [nightly.pk]})
+    nightly.refresh_from_db()
+    assert not nightly.enabled
+
+
+def test_nobody_reads_the_platforms_api_token_in_the_admin(admin_client, view_only_manager,
+                                                          platform_user, client):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=platform_user)
+    client.force_login(view_only_manager)
+    for who in (admin_client, client):  # a superuser, and a manager who may view everything
+        assert who.get("/admin/authtoken/tokenproxy/").status_code == 404
+        assert token.key not in who.get("/admin/").content.decode()
+
+
+def test_adding_to_lists_does_not_let_one_make_a_list(client, view_only_manager):
+    from retention.value.models import ReEngagementList
+
+    view_only_manager.user_permissions.add(
+        Permission.objects.get(codename="add_reengagementmember"))
+    ann = CustomerFactory()
+    client.force_login(view_only_manager)
+    response = client.post("/metrics/at-risk/", {
+        "action": "add_to_list", "customers": [ann.pk], "new_list": "made without permission"},
+        follow=True)
+    assert not ReEngagementList.objects.exists()
+    assert "not make a new one" in response.content.decode()
+    existing = ReEngagementList.objects.create(name="Spring win-back")
+    client.post("/metrics/at-risk/", {"action": "add_to_list", "customers": [ann.pk],
+                                      "existing_list": existing.pk})
+    assert existing.members.count() == 1

@@ -136,3 +136,69 @@ def test_requests_at_once_for_one_address_never_pass_the_limit(settings):
     assert sorted(outcomes) == ["refused"] * 7 + ["sent"] * 3
     assert LinkRequest.objects.count() == 3
     assert OutboxMessage.objects.filter(purpose="fresh_link").count() == 3
+
+
+@pytest.mark.django_db(transaction=True)  # the background thread has connections of its own
+def test_the_customer_is_found_and_emailed_off_the_serving_thread(
+        thandi, mailoutbox, settings, monkeypatch):
+    """The serving worker is free once the answer is out: its next request (anyone's) does
+    not wait on the email, which would tell that the address was a customer's."""
+    from retention import after_response
+
+    settings.RETENTION_AFTER_RESPONSE = "thread"
+    release, ran_on = threading.Event(), []
+    real = fresh_links._send_if_customer
+
+    def held(*args):
+        ran_on.append(threading.current_thread().name)
+        release.wait(30)
+        real(*args)
+
+    monkeypatch.setattr(fresh_links, "_send_if_customer", held)
+    started, body, response = wsgi_post("/link/", {"email": "thandi@example.com"})
+    response.close()  # returns at once although the work is held: it is not on this thread
+    assert started["status"].startswith("200") and mailoutbox == []
+
+    release.set()
+    after_response.flush()
+    assert len(ran_on) == 1 and ran_on[0].startswith("after-response")
+    assert [m.to for m in mailoutbox] == [["thandi@example.com"]]
+
+
+def test_look_alike_spellings_of_one_address_share_its_limit(settings, mailoutbox):
+    """Unicode look-alikes (a dotless ı, a long ſ, the Kelvin sign) that the database's
+    case-insensitive match finds as the same customer count against the same limit."""
+    settings.RETENTION_LINK_REQUESTS_PER_HOUR = 1
+    CustomerFactory(email="kim@hospital.example.com")
+    spellings = ["kim@hospital.example.com", "kim@hosp\u0131tal.example.com",
+                 "kim@ho\u017fpital.example.com", "\u212aim@hospital.example.com"]
+    answers = [Client().post("/link/", {"email": email}).status_code for email in spellings]
+
+    assert answers == [200, 429, 429, 429]
+    assert len({fresh_links.email_hash(email) for email in spellings}) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_at_once_from_one_address_never_pass_its_limit(settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (SQLite takes one writer at a time)")
+    settings.RETENTION_LINK_REQUESTS_PER_HOUR = 1  # ten per client address
+    barrier, outcomes = threading.Barrier(40), []
+
+    def ask(i):
+        try:
+            barrier.wait()
+            fresh_links.request_fresh_link(f"n{i}@example.com", ip="203.0.113.7")
+            outcomes.append("sent")
+        except fresh_links.TooManyRequests:
+            outcomes.append("refused")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused"] * 30 + ["sent"] * 10
+    assert LinkRequest.objects.filter(ip="203.0.113.7").count() == 10

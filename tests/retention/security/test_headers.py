@@ -40,3 +40,10 @@ def test_every_kind_of_page_carries_a_policy_without_inline_script(manager_clien
 def test_the_managers_pages_are_not_kept_by_browsers_or_proxies(manager_client, url):
     cache_control = manager_client.get(url)["Cache-Control"]
     assert "no-store" in cache_control and "private" in cache_control
+
+
+def test_api_answers_are_never_kept_by_browsers_or_proxies(api_client):
+    CustomerFactory(email="ann@example.com")
+    for url in ("/api/v1/customers/", "/api/v1/", "/api/v1/customers/nobody/"):
+        cache_control = api_client.get(url)["Cache-Control"]
+        assert "no-store" in cache_control and "private" in cache_control, url
