@@ -218,6 +218,8 @@ except (zoneinfo.ZoneInfoNotFoundError, ValueError):
     ) from None
 USE_I18N = True
 USE_TZ = True
+# Dates on the pages and in the admin as "3 Dec 2026" (retention/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["retention.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -134,6 +134,7 @@ SEGMENT_NAMES = [name for name, _rule in SEGMENTS]
 SEGMENT_LABELS = {
     "inactive": "Inactive", "one_time": "One-time buyers", "two_time": "Two-time buyers",
     "loyalist": "Loyalists", "under_performer": "Spending less", "seasonal": "Seasonal",
-    "at_risk": "At risk", "promising": "Promising", "regular": "Regulars",
+    # Not "at risk": that is the at-risk list's name (customers with a reason, any segment).
+    "at_risk": "Lapsing regulars", "promising": "Promising", "regular": "Regulars",
     "new": "New (no order yet)",
 }

@@ -31,6 +31,15 @@ def segment_label(name: str) -> str:
     return spec.SEGMENT_LABELS.get(name, str(name).replace("_", " ").capitalize())
 
 
+@register.filter
+def words(code) -> str:
+    """A stored code as words: "paid_search" -> "Paid search" (segments have their names)."""
+    text = str(code)
+    if text in spec.SEGMENT_LABELS:
+        return spec.SEGMENT_LABELS[text]
+    return text.replace("_", " ")[:1].upper() + text.replace("_", " ")[1:]
+
+
 register.filter("money", formatting.money)
 register.filter("count", formatting.count)
 register.filter("percent", formatting.percent)

@@ -15,6 +15,7 @@ from datetime import date
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from retention.figures import drilldown, metrics, spec
@@ -44,7 +45,8 @@ def chosen(query) -> tuple[str, str, object]:
         name, on = query["in_segment"], _date(query, "on")
         if name not in spec.SEGMENT_NAMES:
             raise BadList(_("Unknown segment %(name)s.") % {"name": name})
-        return (_("Segment %(name)s on %(on)s") % {"name": name, "on": on},
+        return (_("%(name)s on %(on)s") % {"name": spec.SEGMENT_LABELS[name],
+                                            "on": date_format(on)},
                 dict(spec.SEGMENTS)[name], drilldown.in_segment(name, on))
     if "moved_from" in query:
         origin, destination = query["moved_from"], query.get("moved_to", "")
@@ -52,8 +54,9 @@ def chosen(query) -> tuple[str, str, object]:
         if origin not in ["new", *spec.SEGMENT_NAMES] or destination not in spec.SEGMENT_NAMES:
             raise BadList(_("Unknown segment in this move."))
         return (_("From %(origin)s on %(first)s to %(destination)s on %(second)s")
-                % {"origin": origin, "first": first, "destination": destination,
-                   "second": second},
+                % {"origin": spec.SEGMENT_LABELS[origin], "first": date_format(first),
+                   "destination": spec.SEGMENT_LABELS[destination],
+                   "second": date_format(second)},
                 _("Customers in the first segment on the first date and the second on the "
                   "second date."), drilldown.moved(origin, destination, first, second))
     name = query.get("set", "")

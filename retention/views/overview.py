@@ -18,6 +18,7 @@ from retention.figures.models import Alert, Target
 from retention.money import from_json
 from retention.periods import Period, last_complete_day, quarter_label, quarter_of
 from retention.sales.models import CUSTOMER_TYPES, Course, Order
+from retention.value import reports as value_reports
 from retention.value.models import AtRisk, FollowUp
 from retention.views.access import blank, csv_download, managers_only
 from retention.views.choice import PERIODS, Choice, parse
@@ -91,8 +92,11 @@ def attention(as_of: date) -> dict:
     """What needs a manager's attention now: the latest alerts, the customers at risk worth
     most on the latest night, and follow-ups past their due date. A few small queries."""
     latest = AtRisk.objects.order_by("-as_of").values_list("as_of", flat=True).first()
+    # Ranked as the at-risk page ranks them: by expected value lost.
     at_risk = (AtRisk.objects.filter(as_of=latest).select_related("customer")
-               .order_by("-value_at_risk", "customer_id")[:ATTENTION_ROWS] if latest else [])
+               .annotate(expected_loss=value_reports.expected_loss())
+               .order_by("-expected_loss", "-value_at_risk", "customer_id")[:ATTENTION_ROWS]
+               if latest else [])
     return {
         "alerts": list(Alert.objects.filter(raised_at__date__gte=as_of - timedelta(days=31))
                        .select_related("rule").order_by("-raised_at")[:ATTENTION_ROWS]),

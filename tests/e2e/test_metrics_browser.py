@@ -54,7 +54,7 @@ def test_a_manager_reads_the_metrics_changes_the_period_and_downloads_the_csv(
     page.get_by_label("Show").select_option("last_quarter")
     page.get_by_label("Source").select_option("partner")
     page.get_by_role("button", name="Show").click()
-    expect(page.locator("#period-summary")).to_contain_text("customers: source partner")
+    expect(page.locator("#period-summary")).to_contain_text("customers: source Partner")
     assert "period=last_quarter" in page.url and "source=partner" in page.url
 
     with page.expect_download() as download:

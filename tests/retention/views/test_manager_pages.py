@@ -310,3 +310,25 @@ def test_the_month_not_over_yet_is_marked_in_the_heatmaps(two_cohorts, manager_c
 
     finished = manager_client.get("/metrics/cohorts/", {"start": "2025-01", "end": "2025-01"})
     assert not any(cell["partial"] for row in finished.context["rows"] for cell in row["retention"])
+
+
+def test_an_empty_customer_list_says_so_with_its_period(manager_client):
+    response = manager_client.get("/metrics/customers/", {"period": "this_quarter",
+                                                          "set": "churned"})
+
+    page = response.content.decode()
+    assert response.status_code == 200 and response.context["count"] == 0
+    assert "No customers in this list for this period." in page
+    assert "Download CSV" in page
+
+
+def test_segment_lists_are_titled_in_words(two_cohorts, manager_client):
+    segments.snapshot(date(2025, 1, 31))
+    segments.snapshot(date(2025, 6, 30))
+    moved = manager_client.get("/metrics/customers/", {
+        "moved_from": "one_time", "moved_to": "two_time", "first": "2025-01-31",
+        "second": "2025-06-30"})
+    assert moved.context["title"] == "From One-time buyers on 31 Jan 2025 to Two-time buyers on 30 Jun 2025"
+    inside = manager_client.get("/metrics/customers/", {"in_segment": "one_time",
+                                                         "on": "2025-06-30"})
+    assert inside.context["title"] == "One-time buyers on 30 Jun 2025"

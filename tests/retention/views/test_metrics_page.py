@@ -279,7 +279,8 @@ def test_the_first_screen_shows_the_quarters_targets_and_what_needs_attention(
         assert name in glance
     # The five worth most, the most first, and how many there are in all.
     assert glance.index("Risky 7") < glance.index("Risky 3") and "Risky 2" not in glance
-    assert "ZAR1,007.00 at risk" in glance and "All 8 customers at risk on 30 November 2025" in glance
+    assert "ZAR805.60 expected to be lost" in glance  # 1,007 at risk × 0.8
+    assert "of 8 customers at risk on 30 November 2025" in glance
     assert "1 open follow-up past its due date" in glance
 
 
@@ -332,3 +333,24 @@ def test_rates_show_once_there_is_a_full_window_of_history(manager_client):
 
     assert trend["short_history"] == []
     assert trend["series"]["retention_rate"][-1] is not None
+
+
+def test_dates_typed_into_the_picker_are_the_dates_asked_for():
+    """The picker still said "This quarter" when the manager typed dates: theirs count."""
+    typed = parse({"period": "this_quarter", "start": "2025-07-01", "end": "2025-07-31"},
+                  date(2025, 8, 10))
+    assert (typed.period, typed.start, typed.end) == ("custom", date(2025, 7, 1),
+                                                      date(2025, 7, 31))
+    untouched = parse({"period": "this_quarter", "start": "2025-07-01", "end": "2025-08-10"},
+                      date(2025, 8, 10))
+    assert untouched.period == "this_quarter"
+
+
+def test_a_period_ending_after_the_last_complete_day_ends_there_and_says_so(manager_client):
+    with time_machine.travel(datetime(2025, 12, 1, 8, tzinfo=UTC), tick=False):
+        response = manager_client.get("/metrics/", {"period": "custom", "start": "2025-11-01",
+                                                    "end": "2026-01-31"})
+
+    assert response.status_code == 200
+    assert response.context["period"]["end"] == "2025-11-30"
+    assert "Figures run to 30 Nov 2025, the last complete day" in response.content.decode()
