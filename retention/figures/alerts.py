@@ -1,8 +1,10 @@
 """Metric alerts: a month to date that moves beyond a threshold against its trailing average.
 
 `check(night)` runs each enabled AlertRule: the metric's month to date (1st to
-`night`) against the average of the rule's previous complete months (from
-stored month snapshots, made when missing). A move of at least the threshold,
+`night`) against the average of the same days of the rule's previous months (the
+1st to the 20th against the 1st to the 20th: a count or an amount over 3 days is not
+compared with whole months, which would fall at every month's start), read from
+stored snapshots (made when missing). A move of at least the threshold,
 relative, in the rule's direction raises an Alert: once per rule and month
 (a unique constraint; a rerun finds the alert already there). Alerts are
 emailed to managers through the outbox (queued in the same transaction, sent by
@@ -21,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from retention.figures import snapshots
-from retention.figures.models import Alert, AlertRule, MetricSnapshot
+from retention.figures.models import Alert, AlertRule
 from retention.mail import outbox
 from retention.money import money
 from retention.periods import month_start, months_before
@@ -29,21 +31,16 @@ from retention.permissions import MANAGERS_GROUP
 
 
 def _figures(start: date, end: date) -> dict:
-    stored = MetricSnapshot.objects.filter(
-        grain=MetricSnapshot.Grain.MONTH, start=start, end=end, subset="",
-        window_days=settings.RETENTION_ACTIVITY_WINDOW_DAYS,
-        new_offering_window_days=settings.RETENTION_NEW_OFFERING_WINDOW_DAYS,
-    ).first()
-    if stored is None:
-        stored = snapshots.save(start, end, grain=MetricSnapshot.Grain.MONTH)
-    return stored.figures
+    """The stored figures of [start, end] for every customer, computed once when missing."""
+    return snapshots.figures(start, end)
 
 
 def evaluate(rule: AlertRule, night: date) -> tuple[Decimal, Decimal, Decimal] | None:
     """(value, trailing average, relative change %) when the rule fires on `night`, else None."""
     month = month_start(night)
     value = _figures(month, night)[rule.metric]
-    history = [_figures(start, end)[rule.metric] for start, end in
+    days = night - month  # the same days of each trailing month (all of a shorter one)
+    history = [_figures(start, min(start + days, end))[rule.metric] for start, end in
                months_before(month, rule.trailing_months)]
     history = [Decimal(str(v)) for v in history if v is not None]
     if value is None or not history:

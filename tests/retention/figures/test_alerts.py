@@ -94,3 +94,26 @@ def test_the_nightly_job_checks_the_rules(history, manager, mailoutbox,
 
     assert outcomes["alerts"] == "orders +100.00 % in 2025-08"
     assert len(mailoutbox) == 1
+
+
+def test_the_month_to_date_is_compared_with_the_same_days_of_earlier_months():
+    """Three days into August against whole months would be a fall of about 90 % every
+    month; against the first three days of May, June and July it is no change."""
+    for month in ("05", "06", "07"):
+        orders_on(f"2025-{month}-02", *(f"2025-{month}-{day:02d}" for day in range(10, 28)))
+    orders_on("2025-08-02")
+    rule(direction="down", threshold_percent=Decimal("30"))
+
+    assert alerts.evaluate(AlertRule.objects.get(), date(2025, 8, 3)) is None
+    assert alerts.check(date(2025, 8, 3)) == [] and not Alert.objects.exists()
+
+
+def test_a_real_fall_against_the_same_days_fires():
+    for month in ("05", "06", "07"):
+        orders_on(f"2025-{month}-02", f"2025-{month}-03")
+    orders_on("2025-08-20")  # none by the 3rd
+    orders_on("2025-08-02")  # one by the 3rd, against two in each earlier month's first days
+    rule(direction="down", threshold_percent=Decimal("30"))
+
+    value, average, change = alerts.evaluate(AlertRule.objects.get(), date(2025, 8, 3))
+    assert (value, average, change) == (Decimal("1"), Decimal("2.00"), Decimal("-50.00"))
