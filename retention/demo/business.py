@@ -291,9 +291,9 @@ class DemoBusiness:
                 customer.sector = SECTORS[int(rng.choice(len(SECTORS), p=SECTOR_WEIGHTS))]
                 customer.organisation_name = self._organisation_name(customer.sector)
                 domain = slugify(customer.organisation_name)
-                customer.email = f"{first}.{last}@{domain}.example.com".lower()
+                customer.email = f"{first}.{last.replace(' ', '')}@{domain}.example.com".lower()
             else:
-                customer.email = f"{first}.{last}{i + 1}@example.com".lower()
+                customer.email = f"{first}.{last.replace(' ', '')}{i + 1}@example.com".lower()
                 if rng.random() < 0.4:
                     age_days = int(rng.integers(20, 66) * 365.25 + rng.integers(365))
                     customer.birth_date = self.as_of - timedelta(days=age_days)

@@ -100,10 +100,10 @@ FIRST_NAMES = (
     "Amahle Ruan Olivia Mandla Keabetswe Hannah Sibusiso Leah Tariq Zinhle Michael Ayanda"
 ).split()
 LAST_NAMES = (
-    "Mokoena Naidoo Botha Dlamini Smith Khumalo Van der Merwe Pillay Nkosi Jacobs Mahlangu "
+    "Mokoena Naidoo Botha Dlamini Smith Khumalo Pillay Nkosi Jacobs Mahlangu "
     "Williams Patel Ndlovu Fourie Mthembu Adams Sithole Pretorius Moloi Govender Zulu Steyn "
     "Petersen Baloyi Coetzee Mabaso Hendricks Maseko Nel"
-).split()
+).split() + ["van der Merwe"]  # one name of three words
 TOWNS = ("Riverside Hillcrest Lakeside Greenfield Stonebridge Fairview Oakdale Brookvale "
          "Kloofnek Sunnyside Westbury Eastgate Highveld Seacliff Marula").split()
 COMPANY_WORDS = ("Acacia Baobab Cobalt Delta Ember Fynbos Granite Harbour Indigo Jacaranda "

@@ -335,3 +335,15 @@ def test_the_demo_keeps_consent_evidence_alert_rules_and_past_quarters_targets()
     finished = {targets.evaluate(target, today=AS_OF).status
                 for target in Target.objects.filter(year=last[0], quarter=last[1])}
     assert finished <= {"met", "exceeded", "missed", "no data"} and len(finished - {"no data"}) > 0
+
+
+def test_demo_names_are_whole_and_emails_valid():
+    from django.core.validators import validate_email
+
+    seed(customers=400)
+
+    people = Customer.objects.filter(customer_type="individual")
+    assert not people.filter(name__endswith=" der").exists()
+    assert not people.filter(name__endswith=" Van").exists()
+    for email in Customer.objects.values_list("email", flat=True):
+        validate_email(email)
