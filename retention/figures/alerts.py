@@ -22,7 +22,8 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from retention.figures import snapshots
+from retention import formatting
+from retention.figures import registry, snapshots
 from retention.figures.models import Alert, AlertRule
 from retention.mail import outbox
 from retention.money import money
@@ -93,11 +94,15 @@ def email(alerts: list[Alert]) -> int:
         return 0
     link = f"{settings.SITE_URL.rstrip('/')}/metrics/?period=this_month"
     for alert in alerts:
+        metric, unit = registry.label(alert.rule.metric), registry.unit(alert.rule.metric)
         context = {
-            "metric": alert.rule.metric.replace("_", " "), "value": alert.value,
-            "month": f"{alert.month:%B %Y}", "trailing_average": alert.trailing_average,
+            "metric": metric, "value": formatting.figure(alert.value, unit),
+            "month": f"{alert.month:%B %Y}",
+            "trailing_average": formatting.figure(alert.trailing_average, unit),
             "trailing_months": alert.rule.trailing_months,
-            "change_percent": f"{alert.change_percent:+}", "rule": str(alert.rule),
+            "change_percent": formatting.change(alert.change_percent, formatting.NUMBER),
+            "rule": f"{metric} {alert.rule.get_direction_display().lower()} by "
+                    f"{formatting.number(alert.rule.threshold_percent)} %",
             "metrics_url": link,
         }
         with transaction.atomic():

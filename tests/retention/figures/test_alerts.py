@@ -58,8 +58,10 @@ def test_a_sharp_rise_is_raised_once_and_emailed_once(
     assert alert.emailed_at is not None
     assert len(mailoutbox) == 1
     mail = mailoutbox[0]
-    assert mail.to == ["boss@example.com"] and mail.subject == "orders +100.00 % this month"
+    assert mail.to == ["boss@example.com"] and mail.subject == "Orders +100 % against the usual, this month to date"
     assert "https://retention.example.com/metrics/?period=this_month" in mail.body
+    assert "Orders for August 2025 to date is 4, +100 % against the average of the same days" \
+        in mail.body and "Rule: Orders rises by 50 %." in mail.body
 
 
 @pytest.mark.parametrize(("direction", "threshold", "fires"),
