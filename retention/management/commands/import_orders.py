@@ -103,10 +103,10 @@ class Command(BaseCommand):
         if options["verbosity"] >= 2:
             for phase, seconds in result.timings.items():
                 self.stdout.write(f"  {phase}: {seconds:.2f} s")
+        if dry_run:  # said first, so that it is said whatever the rows were
+            self.stdout.write("Dry run: nothing was written.")
         if result.invalid and not skip_invalid:
             raise CommandError(
                 f"{result.invalid} invalid row{'s' if result.invalid != 1 else ''}; nothing was "
                 "written. Fix the rows above, or use --skip-invalid to import the valid rows."
             )
-        if dry_run:
-            self.stdout.write("Dry run: nothing was written.")

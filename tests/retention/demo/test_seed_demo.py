@@ -347,3 +347,18 @@ def test_demo_names_are_whole_and_emails_valid():
     assert not people.filter(name__endswith=" Van").exists()
     for email in Customer.objects.values_list("email", flat=True):
         validate_email(email)
+
+
+def test_the_readmes_sample_orders_import_on_the_demo_catalogue():
+    from pathlib import Path
+
+    from django.core.management.base import CommandError
+
+    seed(customers=150)
+    sample = Path(__file__).resolve().parents[3] / "docs" / "sample-orders.csv"
+    with pytest.raises(CommandError, match="1 invalid row; nothing was written"):
+        call_command("import_orders", str(sample), stdout=io.StringIO(), stderr=io.StringIO())
+    out = io.StringIO()
+    call_command("import_orders", "--skip-invalid", str(sample), stdout=out,
+                 stderr=io.StringIO())
+    assert "created: 5" in out.getvalue() and "invalid: 1" in out.getvalue()

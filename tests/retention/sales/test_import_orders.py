@@ -449,3 +449,12 @@ def test_orders_dated_in_the_future_can_be_refused(tmp_path, settings):
 
     assert "line 2, column ordered_at: dated in the future (2099-01-01 10:00" in stderr
     assert "1 invalid row" in message and Order.objects.count() == 0
+
+
+def test_a_dry_run_with_invalid_rows_still_says_it_was_a_dry_run(tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(HEADER + "o1,c1,not a date,10.00,,,,,,\n")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 invalid row"):
+        call_command("import_orders", str(path), "--dry-run", stdout=out, stderr=io.StringIO())
+    assert "Dry run: nothing was written." in out.getvalue()
