@@ -241,10 +241,26 @@ class AtRiskAdmin(ReadOnlyAdmin):
                           % {"added": added, "list": chosen.name})
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    """Open follow-ups past their due date (the metrics page's "Needs attention" links here)."""
+
+    title = _("due")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Open and past their due date"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(status=FollowUp.Status.OPEN,
+                                   due_on__lt=timezone.localdate())
+        return queryset
+
+
 @admin.register(FollowUp)
 class FollowUpAdmin(admin.ModelAdmin):
     list_display = ["customer", "assigned_to", "status", "due_on", "reason", "created_at"]
-    list_filter = ["status", "assigned_to"]
+    list_filter = [OverdueFilter, "status", "assigned_to"]
     list_select_related = ["customer", "assigned_to"]
     search_fields = ["customer__external_id", "customer__email", "customer__name"]
     raw_id_fields = ["customer"]

@@ -102,7 +102,9 @@ def attention(as_of: date) -> dict:
                        .select_related("rule").order_by("-raised_at")[:ATTENTION_ROWS]),
         "at_risk": list(at_risk), "at_risk_on": latest,
         "at_risk_count": AtRisk.objects.filter(as_of=latest).count() if latest else 0,
-        "overdue": FollowUp.objects.filter(status=FollowUp.Status.OPEN, due_on__lt=as_of).count(),
+        # As the admin's "Open and past their due date" filter counts them (due before today).
+        "overdue": FollowUp.objects.filter(status=FollowUp.Status.OPEN,
+                                           due_on__lt=as_of + timedelta(days=1)).count(),
     }
 
 

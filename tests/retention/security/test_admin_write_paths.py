@@ -76,6 +76,7 @@ def test_the_customer_admin_shows_a_preview_not_the_customers_working_link(viewe
     preview = viewer_client.get(preview_url)
     body = preview.content.decode()
     assert preview.status_code == 200 and "Staff preview" in body and "Ann Dlamini" in body
+    assert reverse("admin:retention_customer_change", args=[ann.pk]) in body  # the way back
     assert 'method="post"' not in body and "Save my preferences" not in body
     assert not TOKEN.search(body)
     assert "no-store" in preview["Cache-Control"]

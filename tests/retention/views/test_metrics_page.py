@@ -253,7 +253,7 @@ def test_a_segment_filter_shows_no_data_before_its_first_snapshot_not_an_error(
 
 
 def test_the_first_screen_shows_the_quarters_targets_and_what_needs_attention(
-        manager_client, manager):
+        manager_client, manager, admin_client):
     from retention.value.models import AtRisk, FollowUp
 
     today = date(2025, 11, 30)
@@ -282,6 +282,10 @@ def test_the_first_screen_shows_the_quarters_targets_and_what_needs_attention(
     assert "ZAR805.60 expected to be lost" in glance  # 1,007 at risk × 0.8
     assert "of 8 customers at risk on 30 November 2025" in glance
     assert "1 open follow-up past its due date" in glance
+    assert 'href="/admin/retention/followup/?overdue=yes"' in glance
+    with time_machine.travel(datetime(2025, 12, 1, 8, tzinfo=UTC), tick=False):
+        listed = admin_client.get("/admin/retention/followup/", {"overdue": "yes"})
+    assert [f.customer.external_id for f in listed.context["cl"].result_list] == ["R0"]
 
 
 def test_the_home_page_leads_each_person_to_their_pages(client, manager, django_user_model):
