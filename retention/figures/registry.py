@@ -129,24 +129,22 @@ def definitions() -> dict[str, str]:
     return found
 
 
+def _described(key: str, spec_values: dict, attribute: str):
+    """`key`'s entry in the spec's `spec_values`, else in a registration's `attribute`."""
+    if key in spec_values:
+        return spec_values[key]
+    return next((getattr(figures, attribute)[key] for figures in active()
+                 if key in getattr(figures, attribute)), None)
+
+
 def label(key: str) -> str:
     """What the pages call `key`: the spec's name, a registration's, or the key in words."""
-    if key in spec.LABELS:
-        return spec.LABELS[key]
-    for figures in active():
-        if key in figures.labels:
-            return figures.labels[key]
-    return key.replace("_", " ").capitalize()
+    return _described(key, spec.LABELS, "labels") or key.replace("_", " ").capitalize()
 
 
 def unit(key: str) -> str:
     """How `key`'s figure reads (spec.COUNT, PERCENT, MONEY, NUMBER or SCORE)."""
-    if key in spec.UNITS:
-        return spec.UNITS[key]
-    for figures in active():
-        if key in figures.units:
-            return figures.units[key]
-    return spec.NUMBER
+    return _described(key, spec.UNITS, "units") or spec.NUMBER
 
 
 def count_all(scope: Scope) -> dict[str, dict]:

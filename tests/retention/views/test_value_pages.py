@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
@@ -69,12 +69,8 @@ def listed(settings):
 
 
 @pytest.fixture
-def manager(django_user_model):
-    user = django_user_model.objects.create_user("boss", password="pw-boss-1234", is_staff=True)
-    group = Group.objects.get_or_create(name="Managers")[0]
-    group.permissions.add(*Permission.objects.filter(codename__startswith="view_"))
-    user.groups.add(group)
-    return user
+def manager(view_only_manager):
+    return view_only_manager
 
 
 @pytest.fixture
