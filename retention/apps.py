@@ -12,7 +12,7 @@ class RetentionConfig(AppConfig):
         # the send task's (woken when email is queued, in every process, not only workers).
         from retention import tasks  # noqa: F401
         from retention.mail import webhooks  # noqa: F401
-        from retention.sales import changes  # noqa: F401
+        from retention.sales import changes, signals  # noqa: F401
 
         checks.register(secret_key_is_set, checks.Tags.security, deploy=True)
         checks.register(webhook_has_a_secret, checks.Tags.security, deploy=True)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from retention import routes
 from retention.mail import webhooks
 from retention.views import (
     account,
@@ -46,6 +47,8 @@ urlpatterns = [
     # only the configured service's, and only with its secret (retention/mail/webhooks.py).
     path("anymail/", include((webhooks.urlpatterns(), "anymail"))),
     path("api/v1/", include("retention.api.urls")),
+    # What the programs add (retention/routes.py).
+    *routes.page_patterns(),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -30,7 +30,7 @@ LAYERS = [
               "retention.money", "retention.permissions", "retention.pagination",
               "retention.admin_base", "retention.safetext", "retention.network",
               "retention.after_response", "retention.formatting",
-              "retention.admin_site"]),
+              "retention.admin_site", "retention.routes"]),
     ("sales", ["retention.sales"]),
     ("mail", ["retention.mail"]),
     ("figures", ["retention.figures"]),

@@ -3,6 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from retention import routes
 from retention.api import activity, catalogue, customers, orders, predictions
 from retention.api.metrics import (
     CohortsView,
@@ -61,5 +62,7 @@ urlpatterns = [
         ),
         name="enrolment-detail",
     ),
+    # The programs' parts of the API (retention/routes.py): /api/v1/loyalty/ …
+    *routes.api_patterns(),
     *router.urls,
 ]

@@ -11,6 +11,7 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
+from django.dispatch import Signal
 
 from retention.demo.business import DemoBusiness
 from retention.figures import segments, targets
@@ -31,6 +32,14 @@ from retention.sales.models import (
 )
 from retention.value import atrisk, predictions
 from retention.value.models import ClvFit
+
+
+# The programs' demo data, without retention knowing them (loyalty connects to both):
+# `replacing` before the domain data is deleted (delete your rows that refer to it),
+# `seeded` after the business is built, inside the same transaction, with `as_of` and
+# `seed` (build yours from the stored customers and orders, deterministically).
+replacing = Signal()
+seeded = Signal()
 
 
 class DataExists(Exception):
@@ -90,9 +99,11 @@ def seed(*, seed: int = 42, as_of: date, customers: int = 2000, replace: bool = 
         if has_data():
             if not replace:
                 raise DataExists()
+            replacing.send(sender=DemoBusiness)
             delete_domain_data()
         business = DemoBusiness(np.random.default_rng(seed), as_of=as_of, customers=customers)
         business.build()
+        seeded.send(sender=DemoBusiness, as_of=as_of, seed=seed)
         # The business's plan for the quarter of the as-of date (spec "Targets"), and for
         # the two quarters before, so the scorecard shows finished quarters met or missed.
         quarter = quarter_of(as_of)

@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from django.db import transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from retention.sales import changes
-from retention.sales.merge import Merge, MergeResult, timed
+from retention.sales import changes, signals
+from retention.sales.merge import TOUCHED, Merge, MergeResult, timed
+from retention.sales.models import Order
 from retention.sales.validation import OrderValidator, RowError
 
 
@@ -95,6 +97,12 @@ def _stage_and_merge(merge, rows, validator, result, *, skip_invalid, dry_run, o
     if dry_run:
         result.written = False
         transaction.set_rollback(True)
-    elif result.earliest_changed_at is not None:
+        return
+    if result.created or result.updated:
+        with timed(result, "programs"):
+            # The programs (loyalty's points) act on the orders written, in this transaction.
+            signals.send_written(Order.objects.filter(
+                external_id__in=RawSQL(f"SELECT order_key FROM {TOUCHED}", ())))
+    if result.earliest_changed_at is not None:
         # Last, so that the change is recorded as close to the commit as can be.
         changes.record(timezone.localtime(result.earliest_changed_at).date(), source="import")
