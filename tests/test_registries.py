@@ -227,13 +227,16 @@ def test_retention_and_the_programs_register_through_the_same_registries():
     from retention.sales import admin as customer_admin
 
     assert sections.COURSES in sections.SECTIONS
-    assert [step.name for step in pipeline.STEPS][:2] == ["customer summaries", "segments"]
+    names = [step.name for step in pipeline.STEPS]
+    assert names[:2] == ["customer summaries", "loyalty points"]  # loyalty's, from its ready()
+    assert names.index("loyalty reconciliation") < names.index("segments")
     assert [r.code for r in atrisk.reasons()][:5] == [
         "low_active", "overdue", "abandoned_course", "complaint", "membership"]
     assert {"retention.memberships", "retention.referrals", "value.predicted_clv"} <= {
         figures.name for figures in registry.active()}
     assert {"account", "preferences", "unsubscribe", "click"} <= set(links.PURPOSES)
-    assert [part.order for part in customer_admin.CUSTOMER_INLINES][:5] == [20, 30, 40, 50, 60]
+    assert [part.order for part in customer_admin.CUSTOMER_INLINES][:6] == [20, 25, 30, 40, 50,
+                                                                          60]
     assert previews.by_template("email/fresh_link") is not None
     # the surveys app's, from its own ready()
     assert "survey" in links.PURPOSES and previews.by_template("email/survey_invitation")
