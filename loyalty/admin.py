@@ -29,10 +29,15 @@ class ProgramAdmin(admin.ModelAdmin):
     readonly_fields = ["expiry_enabled_on"]
 
     def has_add_permission(self, request) -> bool:
-        return not Program.objects.exists() and super().has_add_permission(request)
+        return False  # one row, made when first needed: the list opens it
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return redirect("admin:loyalty_program_change", Program.current().pk)
 
 
 class RuleForm(forms.ModelForm):

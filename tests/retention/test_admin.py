@@ -284,9 +284,9 @@ def customer_form(customer: Customer, **changes) -> dict:
         "signed_up_at_1": "",
         "birth_date": "",
         # The read-only inlines (latest orders, preferences, consents, emails, prediction,
-        # at-risk row): nothing to submit.
+        # at-risk row, loyalty account): nothing to submit.
         **{f"{prefix}-{count}": "0" for prefix in ("orders", "preferences", "consents", "messages",
-                                                   "predictions", "risks")
+                                                   "predictions", "risks", "loyalty_account")
            for count in ("TOTAL_FORMS", "INITIAL_FORMS")},
     }
     data.update(changes)
