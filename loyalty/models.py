@@ -110,7 +110,7 @@ class Tier(models.Model):
 class Account(models.Model):
     """A customer's place in the program: cached balances (sums of the ledger), tier, code."""
 
-    customer = models.OneToOneField(Customer, on_delete=models.PROTECT,
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE,
                                     related_name="loyalty_account")
     available = models.IntegerField(default=0, editable=False)
     pending = models.IntegerField(default=0, editable=False)
@@ -163,7 +163,7 @@ class Entry(models.Model):
         REWARD = "reward", _("Reward")
         PROGRAM = "program", _("Program")
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="entries")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     points = models.IntegerField(help_text=_("Positive for a credit, negative for a debit."))
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.AVAILABLE)
@@ -214,8 +214,8 @@ class Entry(models.Model):
 class Draw(models.Model):
     """How many points a debit took from which lot."""
 
-    debit = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="draws")
-    lot = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="drawn_by")
+    debit = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="draws")
+    lot = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="drawn_by")
     points = models.PositiveIntegerField()
 
     class Meta:
@@ -298,10 +298,10 @@ class Reward(models.Model):
 
 
 class Redemption(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="redemptions")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="redemptions")
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
     points = models.PositiveIntegerField()
-    entry = models.OneToOneField(Entry, on_delete=models.PROTECT, related_name="redemption")
+    entry = models.OneToOneField(Entry, on_delete=models.CASCADE, related_name="redemption")
     coupon_code = models.CharField(max_length=32, unique=True)
     key = models.CharField(max_length=150, unique=True)
     created_at = models.DateTimeField()
@@ -324,8 +324,8 @@ class Referral(models.Model):
         CAPPED = "capped", _("Not rewarded: over the referrer's limit for the year")
         REFUSED = "refused", _("Refused")
 
-    referrer = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="referrals")
-    referred = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="referrals_in")
+    referrer = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="referrals")
+    referred = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="referrals_in")
     code = models.CharField(max_length=16)
     fingerprint = models.CharField(max_length=128, blank=True,
                                    help_text=_("The platform's payment or device fingerprint."))
