@@ -61,7 +61,7 @@ from django.db.models.functions import (
 from django.utils import timezone
 
 from loyalty import ledger
-from loyalty.models import Account, Entry, Program, Redemption, Referral, Rule
+from loyalty.models import Account, Draw, Entry, Program, Redemption, Referral, Rule
 from loyalty.sql import AddDays, end_of, insert_select, lock_accounts, start_of
 from retention.sales.models import Customer, Order, OrderLine
 
@@ -96,16 +96,44 @@ def earn_for_orders(orders: QuerySet, *, program: Program | None = None) -> Earn
     with transaction.atomic():
         result.accounts_opened = ledger.open_accounts(ids_sql, ids_params)
         accounts = Account.objects.filter(customer_id__in=customer_ids).values("id")
+        if moved := _held_elsewhere(orders):
+            # Step 4 reverses those lots too: their accounts are locked and refreshed with
+            # the customers'. (A union, not an OR, which PostgreSQL would run per account.)
+            accounts = accounts.union(Account.objects.filter(pk__in=moved).values("id"))
         account_sql, account_params = accounts.query.sql_with_params()
         lock_accounts(account_sql, account_params)
         for rule in Rule.objects.filter(active=True, kind__in=Rule.ORDER_KINDS):
             result.lots[rule.code] = insert_select(
                 Entry, ENTRY_COLUMNS, order_lots(rule, orders, program))
         result.welcome = insert_select(Entry, ENTRY_COLUMNS, welcome_lots(orders, program))
+        if connection.vendor == "postgresql" and result.total_lots > 100_000:
+            # The planner's statistics predate these lots (autovacuum cannot see a running
+            # transaction's rows): without them it scans every lot for the refunded few.
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {Entry._meta.db_table}")
         result.reversed = reverse_refunded(orders)
         result.coupons_used = mark_coupons_used(orders)
         ledger.refresh(account_sql, account_params)
     return result
+
+
+def _held_elsewhere(orders: QuerySet) -> list[int]:
+    """Accounts other than their customer's holding lots of orders among `orders` no longer
+    paid: an order moved to another customer keeps its lots where it earned them (rare)."""
+    refunded = orders.exclude(status=PAID).order_by().values("external_id")
+    return sorted(set(_order_lots_of(refunded).exclude(Exists(Order.objects.filter(
+        external_id=OuterRef("source_ref"), customer_id=OuterRef("account__customer_id"))))
+        .values_list("account_id", flat=True)))
+
+
+def _order_lots_of(external_ids: QuerySet) -> QuerySet:
+    """The lots orders earned (their rules' lots and the welcome points they brought; a
+    referrer's reward has the referral's id as its source_ref, which an order id may equal)."""
+    # source IN (…), not an OR of sources: the (source, source_ref) index is searched on both.
+    return Entry.objects.filter(
+        kind=Entry.Kind.EARN, source__in=[Entry.Source.ORDER, Entry.Source.REFERRAL],
+        source_ref__in=external_ids, points__gt=0,
+    ).filter(Q(source=Entry.Source.ORDER) | Q(key__startswith="welcome:"))
 
 
 # Step 2: the lots of one rule -------------------------------------------------------------------
@@ -115,10 +143,11 @@ def _account(field_name: str = "customer_id"):
     return Account.objects.filter(customer_id=OuterRef(field_name))
 
 
-def _multiplier(rule: Rule, field_name: str = "customer_id"):
+def _multiplier(rule: Rule):
     if not rule.use_tier_multiplier:
         return Value(Decimal("1"), output_field=DecimalField())
-    return Coalesce(Subquery(_account(field_name).values("tier__multiplier")[:1]),
+    # Joined (orders → customer → account → tier), not a subquery per order and use.
+    return Coalesce(F("customer__loyalty_account__tier__multiplier"),
                     Value(Decimal("1")), output_field=DecimalField())
 
 
@@ -134,9 +163,9 @@ def order_lots(rule: Rule, orders: QuerySet, program: Program, *,
 
     `since_earned` counts what the rule earned before towards its cap (off for a dry run).
     """
-    candidates = orders.filter(status=PAID).order_by().annotate(
-        lyl_account=Subquery(_account().filter(held_out=False).values("id")[:1]),
-    ).filter(lyl_account__isnull=False)
+    candidates = orders.filter(
+        status=PAID, customer__loyalty_account__held_out=False,
+    ).order_by().annotate(lyl_account=F("customer__loyalty_account__id"))
     if rule.valid_from:
         candidates = candidates.filter(ordered_at__gte=start_of(rule.valid_from))
     if rule.valid_until:
@@ -193,6 +222,11 @@ def _capped(candidates: QuerySet, rule: Rule, *, since_earned: bool) -> QuerySet
     trunc = TruncMonth if rule.cap_period == Rule.Period.MONTH else TruncYear
     candidates = candidates.annotate(lyl_period=trunc("ordered_at", output_field=DateField()))
     if since_earned:
+        # An order that earned already keeps its lot (the key): it counts in `already`, and
+        # must not count a second time in the running sum of the orders handed over again.
+        candidates = candidates.exclude(Exists(Entry.objects.filter(key=Concat(
+            Value("order:"), OuterRef("external_id"), Value(f":{rule.code}"),
+            output_field=CharField()))))
         # Everything the rule gave the customer in the period before this import (late
         # orders included), this order's own lot aside (a re-import of a changed order).
         before = Entry.objects.filter(
@@ -259,10 +293,13 @@ def reverse_refunded(orders: QuerySet) -> int:
     """Take back the points of orders among `orders` that are no longer paid; returns how many
     lots were reversed or cancelled. Run with the accounts locked (earn_for_orders does)."""
     refunded = orders.exclude(status=PAID).order_by().values("external_id")
-    lots = Entry.objects.filter(
-        kind=Entry.Kind.EARN, source__in=[Entry.Source.ORDER, Entry.Source.REFERRAL],
-        source_ref__in=refunded, points__gt=0,
-    ).exclude(Exists(Entry.objects.filter(key=Concat(Value("reverse:"), OuterRef("key")))))
+    # Points that expired were not spent: they are no part of the shortfall.
+    expired = Draw.objects.filter(lot=OuterRef("pk"), debit__kind=Entry.Kind.EXPIRE).order_by(
+    ).values("lot").annotate(s=Sum("points")).values("s")[:1]
+    lots = _order_lots_of(refunded).exclude(
+        Exists(Entry.objects.filter(key=Concat(Value("reverse:"), OuterRef("key")))),
+    ).annotate(lyl_spent=F("points") - F("remaining") - Coalesce(Subquery(expired), Value(0)),
+    ).filter(Q(remaining__gt=0) | Q(lyl_spent__gt=0))  # an expired, unspent lot: nothing to do
     candidates = lots.annotate(
         e_account=F("account_id"), e_kind=Value(Entry.Kind.REVERSE),
         e_points=-F("remaining"), e_status=F("status"),
@@ -271,23 +308,28 @@ def reverse_refunded(orders: QuerySet) -> int:
         e_key=Concat(Value("reverse:"), F("key")), e_created_at=Value(timezone.now()),
         e_earned_on=Value(ledger.today()), e_available_on=Cast(Value(None), DateField()),
         e_expires_on=Cast(Value(None), DateField()), e_remaining=Value(0),
-        e_shortfall=F("points") - F("remaining"),
+        e_shortfall=F("lyl_spent"),
     ).values(*(f"e_{column}" for column in ENTRY_COLUMNS))
     written = insert_select(Entry, ENTRY_COLUMNS, candidates)
     if not written:
         return 0
     entries, draws = Entry._meta.db_table, "loyalty_draw"
+    # Only these orders' reversals and lots (by the (source, source_ref) index; the whole
+    # table would be read at every import with a refund otherwise).
+    these, params = refunded.query.sql_with_params()
     with connection.cursor() as cursor:
         # Each reversal drew the lot's remaining points; record the draw, then empty the lot.
         cursor.execute(
             f"""INSERT INTO {draws} (debit_id, lot_id, points)
                 SELECT r.id, lot.id, lot.remaining FROM {entries} r
-                JOIN {entries} lot ON r.key = 'reverse:' || lot.key
-                WHERE r.kind = 'reverse' AND lot.remaining > 0
-                  AND NOT EXISTS (SELECT 1 FROM {draws} d WHERE d.debit_id = r.id)""")
+                JOIN {entries} lot ON lot.key = SUBSTR(r.key, 9)
+                WHERE r.kind = 'reverse' AND r.source IN ('order', 'referral')
+                  AND r.source_ref IN ({these}) AND lot.remaining > 0
+                  AND NOT EXISTS (SELECT 1 FROM {draws} d WHERE d.debit_id = r.id)""", params)
         cursor.execute(
-            f"""UPDATE {entries} SET remaining = 0 WHERE remaining > 0 AND EXISTS (
-                SELECT 1 FROM {entries} r WHERE r.key = 'reverse:' || {entries}.key)""")
+            f"""UPDATE {entries} SET remaining = 0 WHERE remaining > 0 AND kind = 'earn'
+                AND source IN ('order', 'referral') AND source_ref IN ({these}) AND EXISTS (
+                SELECT 1 FROM {entries} r WHERE r.key = 'reverse:' || {entries}.key)""", params)
     return written
 
 
