@@ -10,7 +10,7 @@ PORT ?= 8000
 # (A server listening on every address, 0.0.0.0, is reached on this machine at 127.0.0.1.)
 export SITE_URL ?= http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 
-.PHONY: run test install browser check-deploy benchmark-import benchmark-metrics benchmark-clv benchmark-outbox benchmark-fresh-links
+.PHONY: run test install browser check-deploy benchmark-import benchmark-metrics benchmark-clv benchmark-outbox benchmark-fresh-links benchmark-loyalty
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -77,3 +77,8 @@ benchmark-outbox: install
 
 benchmark-fresh-links: install
 	$(BIN)/python benchmarks/fresh_links.py $(BENCH_ARGS)
+
+# Loyalty on PostgreSQL: earning on a 1M-order import, reconciling 1M accounts, concurrent
+# redemptions; drops and recreates its scratch database (loyalty_bench unless --database-url).
+benchmark-loyalty: install
+	$(BIN)/python benchmarks/loyalty.py $(BENCH_ARGS)
