@@ -2,17 +2,10 @@
 with retention.routes)."""
 
 from django.urls import path
-from rest_framework.routers import DefaultRouter
-
 from loyalty.api import views
+from retention.api.base import PlatformRouter
 
-
-class Router(DefaultRouter):
-    # Platform ids may contain dots: /accounts/a.json/ is customer "a.json", not a format.
-    include_format_suffixes = False
-
-
-router = Router()
+router = PlatformRouter()
 router.register("rules", views.RuleViewSet, basename="loyalty-rule")
 router.register("tiers", views.TierViewSet, basename="loyalty-tier")
 router.register("rewards", views.RewardViewSet, basename="loyalty-reward")

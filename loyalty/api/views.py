@@ -76,6 +76,20 @@ def retried(call: Callable[[], T]) -> T:
         return call()
 
 
+def keyed(call: Callable[[], T]) -> T:
+    """Run an idempotent write (`retried` on a race); a refusal of the ledger (points, stock,
+    limits, an unknown code) becomes a 409 with its stable code."""
+    try:
+        return retried(call)
+    except ledger.LedgerError as exc:
+        raise Problem(exc.code, getattr(exc, "detail", str(exc))) from None
+
+
+def written(data, *, created: bool) -> Response:
+    """201 for a first write, 200 for the same key again (the first result, nothing changed)."""
+    return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
 def customer_named(customer_id: str) -> Customer:
     # PostgreSQL refuses to compare text with a NUL character, and no id holds one.
     customer = None
@@ -373,14 +387,10 @@ class AdjustmentViewSet(LoyaltyViewSet):
         body = s.AdjustmentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            done = retried(lambda: ledger.adjust(
-                data["customer"], data["points"], reason=data["reason"],
-                key=f"adjust:{data['key']}", by=request.user.get_username()))
-        except ledger.LedgerError as exc:
-            raise Problem(exc.code, str(exc)) from None
-        return Response(s.EntrySerializer(done.entry).data,
-                        status=status.HTTP_201_CREATED if done.created else status.HTTP_200_OK)
+        done = keyed(lambda: ledger.adjust(
+            data["customer"], data["points"], reason=data["reason"],
+            key=f"adjust:{data['key']}", by=request.user.get_username()))
+        return written(s.EntrySerializer(done.entry).data, created=done.created)
 
 
 # Redemptions ----------------------------------------------------------------------------------
@@ -454,13 +464,8 @@ class RedemptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Loyalt
         body = s.RedeemSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            done = retried(lambda: redemptions.redeem(data["customer"], data["reward"],
-                                                      key=data["key"]))
-        except ledger.LedgerError as exc:  # RedemptionRefused, and InsufficientPoints
-            raise Problem(exc.code, getattr(exc, "detail", str(exc))) from None
-        return Response(s.RedemptionSerializer(done.redemption).data,
-                        status=status.HTTP_201_CREATED if done.created else status.HTTP_200_OK)
+        done = keyed(lambda: redemptions.redeem(data["customer"], data["reward"], key=data["key"]))
+        return written(s.RedemptionSerializer(done.redemption).data, created=done.created)
 
 
 # Referrals --------------------------------------------------------------------------------------
@@ -512,14 +517,10 @@ class ReferralViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LoyaltyV
         body = s.RecordReferralSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            done = retried(lambda: referrals.record(
-                data["referral_code"], data["customer"], key=data["key"],
-                fingerprint=data["fingerprint"]))
-        except ledger.LedgerError as exc:  # UnknownCode
-            raise Problem(exc.code, str(exc)) from None
+        done = keyed(lambda: referrals.record(
+            data["referral_code"], data["customer"], key=data["key"],
+            fingerprint=data["fingerprint"]))
         referral = Referral.objects.select_related("referrer__customer", "referred").get(
             pk=done.referral.pk)
-        return Response(s.ReferralSerializer(referral).data,
-                        status=status.HTTP_201_CREATED if done.created else status.HTTP_200_OK)
+        return written(s.ReferralSerializer(referral).data, created=done.created)
 

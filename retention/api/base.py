@@ -22,6 +22,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
 from rest_framework.settings import api_settings
 
 from retention.api.parsers import JSONParser
@@ -81,6 +82,13 @@ def upsert_schema(serializer_class, what: str, *, key: list[OpenApiParameter], e
         ),
         retrieve=extend_schema(parameters=key),
     )
+
+
+class PlatformRouter(DefaultRouter):
+    """Routes for records named by platform ids, which may contain dots: /customers/a.json/
+    is customer "a.json", not a format (the programs' APIs use it too)."""
+
+    include_format_suffixes = False
 
 
 class PlatformViewSet(viewsets.GenericViewSet):

@@ -1,10 +1,10 @@
 """Routes of the REST API under /api/v1/."""
 
 from django.urls import path
-from rest_framework.routers import DefaultRouter
 
 from retention import routes
 from retention.api import activity, catalogue, customers, orders, predictions
+from retention.api.base import PlatformRouter
 from retention.api.metrics import (
     CohortsView,
     MetricsView,
@@ -14,9 +14,7 @@ from retention.api.metrics import (
 )
 
 
-class Router(DefaultRouter):
-    # Platform ids may contain dots: /customers/a.json/ is customer "a.json", not a format.
-    include_format_suffixes = False
+class Router(PlatformRouter):
     # Lists routed by hand (below), shown on the API root with the router's own.
     extra_lists = {"enrolments": "enrolment-list"}
 
